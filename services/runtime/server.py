@@ -1,0 +1,220 @@
+"""grpc.aio server bootstrap shared by every service.
+
+``serve(["ingest"])`` runs one service as in production; ``serve(["ingest", "query"])``
+hosts several in one process (tests, small installs), like Loki's ``-target``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+import logging
+import signal
+from dataclasses import dataclass, field
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from . import config as cfg
+from .config import env
+from .interceptors import ErrorInterceptor
+from .logs import setup_logging
+from .service import Service, ServiceSpec
+from .telemetry import setup_telemetry, shutdown_telemetry
+
+log = logging.getLogger("banhammer.runtime")
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+KNOWN_TARGETS = ("ingest", "query", "session", "energy")
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = env("GRPC_HOST", "0.0.0.0", doc="Address the gRPC server binds")
+    port: int = env("GRPC_PORT", 0, doc="gRPC port (0: the service's default port)")
+    max_message_bytes: int = env("GRPC_MAX_MESSAGE_BYTES", 8 * 1024 * 1024, doc="Largest request or response message")
+    max_concurrent_rpcs: int = env("GRPC_MAX_CONCURRENT_RPCS", 2000, doc="RPCs beyond this get RESOURCE_EXHAUSTED")
+    grace_seconds: float = env("SHUTDOWN_GRACE_SECONDS", 10.0, doc="How long SIGTERM waits for in-flight RPCs")
+    health_interval_seconds: float = env("HEALTH_INTERVAL_SECONDS", 2.0, doc="How often stores are probed")
+    log_level: str = env("LOG_LEVEL", "INFO", doc="Log level (JSON logs on stderr)")
+
+
+def load_spec(target: str | ServiceSpec) -> ServiceSpec:
+    if isinstance(target, ServiceSpec):  # tests host their own specs
+        return target
+    if target not in KNOWN_TARGETS:
+        raise cfg.ConfigError(f"unknown target {target!r}; expected one of {', '.join(KNOWN_TARGETS)}")
+    return importlib.import_module(f"services.{target}.service").SPEC
+
+
+def server_options(conf: ServerConfig) -> list[tuple[str, int]]:
+    return [
+        ("grpc.max_receive_message_length", conf.max_message_bytes),
+        ("grpc.max_send_message_length", conf.max_message_bytes),
+        # Keep idle game-server connections alive through load balancers, but refuse
+        # clients that ping more often than every 10 s.
+        ("grpc.keepalive_time_ms", 30_000),
+        ("grpc.keepalive_timeout_ms", 10_000),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+        ("grpc.http2.max_pings_without_data", 0),
+        ("grpc.so_reuseport", 0),
+    ]
+
+
+@dataclass
+class Runtime:
+    """A running process: one gRPC server hosting one or more services."""
+
+    targets: list[str | ServiceSpec]
+    conf: ServerConfig
+    services: dict[str, Service] = field(default_factory=dict)
+    port: int = 0
+
+    def __post_init__(self) -> None:
+        self.health = health.aio.HealthServicer()
+        self._draining = False
+        self._started: set[str] = set()
+        self._ready: dict[str, bool] = {}
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task] = []
+
+    async def build(self, environ=None) -> None:
+        self.specs = {spec.name: spec for spec in map(load_spec, self.targets)}
+        self.targets = list(self.specs)
+        self.server = grpc.aio.server(
+            interceptors=[ErrorInterceptor()],
+            options=server_options(self.conf),
+            maximum_concurrent_rpcs=self.conf.max_concurrent_rpcs,
+        )
+        names: list[str] = []
+        for target, spec in self.specs.items():
+            service_conf = cfg.load(spec.config, environ)
+            built = spec.build(service_conf)
+            service = await built if inspect.isawaitable(built) else built
+            service.register(self.server)
+            self.services[target] = service
+            names.extend(service.service_names)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server)
+        for name in ["", *names]:
+            await self.health.set(name, NOT_SERVING)
+        default_port = self.specs[self.targets[0]].default_port
+        port = self.conf.port or (default_port if len(self.targets) == 1 else 0)
+        self.port = self.server.add_insecure_port(f"{self.conf.host}:{port}")
+        if self.port == 0:
+            raise OSError(f"could not bind {self.conf.host}:{port} (port taken?)")
+
+    async def start(self) -> None:
+        await self.server.start()
+        log.info("listening", extra={"targets": self.targets, "port": self.port})
+        for target in self.targets:
+            self._tasks.append(asyncio.create_task(self._watch(target), name=f"health-{target}"))
+
+    async def _watch(self, target: str) -> None:
+        """Start a service (retrying until its stores answer), then keep probing them."""
+        service = self.services[target]
+        delay = 0.2
+        while not self._draining:
+            try:
+                if target not in self._started:
+                    await service.start()
+                    self._started.add(target)
+                    log.info("service started", extra={"target": target})
+                await service.check()
+                await self._set(target, SERVING)
+                delay = self.conf.health_interval_seconds
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a probe failure is a health state
+                await self._set(target, NOT_SERVING)
+                log.warning("service not ready", extra={"target": target, "reason": f"{type(exc).__name__}: {exc}"})
+                delay = min(max(delay * 2, 0.2), self.conf.health_interval_seconds)
+            await asyncio.sleep(delay)
+
+    async def _set(self, target: str, status: int) -> None:
+        if self._draining:
+            return
+        self._ready[target] = status == SERVING
+        for name in self.services[target].service_names:
+            await self.health.set(name, status)
+        overall = SERVING if all(self._ready.get(t) for t in self.targets) else NOT_SERVING
+        await self.health.set("", overall)
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def wait(self) -> None:
+        await self._stop.wait()
+
+    async def stop(self) -> None:
+        """Graceful shutdown: NOT_SERVING first so load balancers move away, then drain."""
+        if self._draining:
+            return
+        self._draining = True
+        await self.health.enter_graceful_shutdown()
+        log.info("draining", extra={"grace_seconds": self.conf.grace_seconds})
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.server.stop(self.conf.grace_seconds)
+        for target, service in self.services.items():
+            try:
+                await service.close()
+            except Exception:  # noqa: BLE001 - closing the rest matters more
+                log.exception("close failed", extra={"target": target})
+        log.info("stopped")
+
+
+async def start_runtime(targets: list[str | ServiceSpec], environ=None) -> Runtime:
+    """Build and start a runtime (used by ``serve`` and by in-process tests)."""
+    conf = cfg.load(ServerConfig, environ)
+    runtime = Runtime(targets=targets, conf=conf)
+    await runtime.build(environ)
+    await runtime.start()
+    return runtime
+
+
+async def _serve(targets: list[str | ServiceSpec]) -> int:
+    conf = cfg.load(ServerConfig)
+    name = "banhammer-" + "+".join(load_spec(t).name for t in targets)
+    setup_logging(name, conf.log_level)
+    provider = setup_telemetry(name)
+    runtime = await start_runtime(targets)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, runtime.request_stop)
+    await runtime.wait()
+    await runtime.stop()
+    shutdown_telemetry(provider)
+    return 0
+
+
+async def _command(target: str | ServiceSpec, command: str) -> int:
+    spec = load_spec(target)
+    setup_logging(f"banhammer-{spec.name}", cfg.load(ServerConfig).log_level)
+    commands = spec.commands or {}
+    if command not in commands:
+        raise cfg.ConfigError(f"{spec.name} has no command {command!r} (has: {', '.join(commands) or 'none'})")
+    return await commands[command](cfg.load(spec.config))
+
+
+def main(targets: list[str | ServiceSpec], argv: list[str] | None = None) -> int:
+    """Entry point: ``python -m services.<name> [command]``."""
+    import sys
+
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        if argv and len(targets) == 1:
+            return asyncio.run(_command(targets[0], argv[0]))
+        return asyncio.run(_serve(targets))
+    except cfg.ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"cannot start: {exc}", file=sys.stderr)
+        return 1
