@@ -1,0 +1,1 @@
+"""Buildings, tenants and usage in PostgreSQL; sensor readings in InfluxDB; alerts."""

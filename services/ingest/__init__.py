@@ -1,0 +1,1 @@
+"""Player actions into TimescaleDB, with real-time violation detection."""

@@ -1,0 +1,1 @@
+"""Stats and investigations over the ingest schema, served from aggregates."""

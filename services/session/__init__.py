@@ -1,0 +1,1 @@
+"""Sessions, the ban list, cache, notifications and rate limits on Redis."""
