@@ -41,6 +41,7 @@ class ServerConfig:
     grace_seconds: float = env("SHUTDOWN_GRACE_SECONDS", 10.0, doc="How long SIGTERM waits for in-flight RPCs")
     health_interval_seconds: float = env("HEALTH_INTERVAL_SECONDS", 2.0, doc="How often stores are probed")
     log_level: str = env("LOG_LEVEL", "INFO", doc="Log level (JSON logs on stderr)")
+    otlp_endpoint: str = env("OTEL_EXPORTER_OTLP_ENDPOINT", "", doc="OTLP/gRPC collector for traces (unset: no export)")
 
 
 def load_spec(target: str | ServiceSpec) -> ServiceSpec:
@@ -183,7 +184,7 @@ async def _serve(targets: list[str | ServiceSpec]) -> int:
     conf = cfg.load(ServerConfig)
     name = "banhammer-" + "+".join(load_spec(t).name for t in targets)
     setup_logging(name, conf.log_level)
-    provider = setup_telemetry(name)
+    provider = setup_telemetry(name, otlp_endpoint=conf.otlp_endpoint)
     runtime = await start_runtime(targets)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -1,13 +1,12 @@
 """OpenTelemetry: one tracer provider per process, instrumenting gRPC, asyncpg and redis.
 
-Spans are always created (their ids go into the logs); they are exported only when
-OTEL_EXPORTER_OTLP_ENDPOINT is set, so a developer's laptop needs no collector.
+Spans are always created (their ids go into the logs); they are exported only when an OTLP
+endpoint is configured (OTEL_EXPORTER_OTLP_ENDPOINT), so a developer's laptop needs no collector.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
@@ -20,7 +19,7 @@ _instrumented = False
 _provider: TracerProvider | None = None
 
 
-def setup_telemetry(service_name: str, exporter: SpanExporter | None = None) -> TracerProvider:
+def setup_telemetry(service_name: str, exporter: SpanExporter | None = None, otlp_endpoint: str = "") -> TracerProvider:
     """Install the global tracer provider and library instrumentation (idempotent per process).
 
     ``exporter`` overrides the OTLP exporter (tests pass an in-memory or custom one).
@@ -33,11 +32,11 @@ def setup_telemetry(service_name: str, exporter: SpanExporter | None = None) -> 
             _provider.add_span_processor(BatchSpanProcessor(exporter))
         return _provider
     provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
-    if exporter is None and os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+    if exporter is None and otlp_endpoint:
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
-        exporter = OTLPSpanExporter()
-        log.info("exporting traces over OTLP", extra={"endpoint": os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"]})
+        exporter = OTLPSpanExporter(endpoint=otlp_endpoint, insecure=otlp_endpoint.startswith("http://"))
+        log.info("exporting traces over OTLP", extra={"endpoint": otlp_endpoint})
     if exporter is not None:
         provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)

@@ -1,0 +1,29 @@
+"""Print the README's configuration table from the services' typed config classes.
+
+``python scripts/config_table.py`` prints it; tests/test_readme.py fails when the README's
+copy (between the config-table markers) is stale.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from services.runtime.config import describe
+from services.runtime.server import KNOWN_TARGETS, ServerConfig
+
+BEGIN = "<!-- config-table:begin -->"
+END = "<!-- config-table:end -->"
+
+
+def table() -> str:
+    rows = [("all", *row) for row in describe(ServerConfig)]
+    for target in KNOWN_TARGETS:
+        spec = importlib.import_module(f"services.{target}.service").SPEC
+        rows += [(target, *row) for row in describe(spec.config)]
+    lines = ["| service | variable | default | meaning |", "|---|---|---|---|"]
+    lines += [f"| {svc} | `{var}` | `{default}` | {doc} |" for svc, var, default, doc in rows]
+    return "\n".join([BEGIN, *lines, END])
+
+
+if __name__ == "__main__":
+    print(table())
