@@ -30,6 +30,9 @@ SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 KNOWN_TARGETS = ("ingest", "query", "session", "energy")
+#: Health name that says only "this process is alive" (Kubernetes liveness): a store outage makes
+#: the services NOT_SERVING (readiness) but must not get the pod restarted.
+LIVENESS = "liveness"
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,7 @@ class Runtime:
         reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server)
         for name in ["", *names]:
             await self.health.set(name, NOT_SERVING)
+        await self.health.set(LIVENESS, SERVING)
         default_port = self.specs[self.targets[0]].default_port
         port = self.conf.port or (default_port if len(self.targets) == 1 else 0)
         self.port = self.server.add_insecure_port(f"{self.conf.host}:{port}")

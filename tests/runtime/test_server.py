@@ -66,6 +66,9 @@ async def test_health_is_not_serving_until_stores_reachable(echo):
     for name in ("", SERVICE):
         got = await stub.Check(health_pb2.HealthCheckRequest(service=name))
         assert got.status == health_pb2.HealthCheckResponse.NOT_SERVING
+    # Liveness is about the process only: SERVING even while the stores are unreachable.
+    got = await stub.Check(health_pb2.HealthCheckRequest(service="liveness"))
+    assert got.status == health_pb2.HealthCheckResponse.SERVING
     ready.touch()
     await _wait_health(channel, SERVICE, health_pb2.HealthCheckResponse.SERVING)
     await _wait_health(channel, "", health_pb2.HealthCheckResponse.SERVING)
