@@ -1,0 +1,1 @@
+"""Benchmarks: ``python -m bench.<service>`` (not run in CI)."""
