@@ -45,6 +45,7 @@ class ServerConfig:
     health_interval_seconds: float = env("HEALTH_INTERVAL_SECONDS", 2.0, doc="How often stores are probed")
     log_level: str = env("LOG_LEVEL", "INFO", doc="Log level (JSON logs on stderr)")
     otlp_endpoint: str = env("OTEL_EXPORTER_OTLP_ENDPOINT", "", doc="OTLP/gRPC collector for traces (unset: no export)")
+    trace_sample_ratio: float = env("OTEL_TRACES_SAMPLER_ARG", 1.0, doc="Share of new traces recorded when exporting; a caller's sampling decision wins")
 
 
 def load_spec(target: str | ServiceSpec) -> ServiceSpec:
@@ -188,7 +189,7 @@ async def _serve(targets: list[str | ServiceSpec]) -> int:
     conf = cfg.load(ServerConfig)
     name = "banhammer-" + "+".join(load_spec(t).name for t in targets)
     setup_logging(name, conf.log_level)
-    provider = setup_telemetry(name, otlp_endpoint=conf.otlp_endpoint)
+    provider = setup_telemetry(name, otlp_endpoint=conf.otlp_endpoint, sample_ratio=conf.trace_sample_ratio)
     runtime = await start_runtime(targets)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -1,7 +1,8 @@
 """OpenTelemetry: one tracer provider per process, instrumenting gRPC, asyncpg and redis.
 
-Spans are always created (their ids go into the logs); they are exported only when an OTLP
-endpoint is configured (OTEL_EXPORTER_OTLP_ENDPOINT), so a developer's laptop needs no collector.
+Trace context is always propagated and its ids go into the logs; spans are recorded only while
+something exports them (an OTLP endpoint, OTEL_EXPORTER_OTLP_ENDPOINT, or a test's exporter), so a
+process without a collector does not pay for recording spans nobody reads.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased, Sampler, SamplingResult, TraceIdRatioBased
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +21,27 @@ _instrumented = False
 _provider: TracerProvider | None = None
 
 
-def setup_telemetry(service_name: str, exporter: SpanExporter | None = None, otlp_endpoint: str = "") -> TracerProvider:
+class _ExportAwareSampler(Sampler):
+    """ParentBased(ratio) once an exporter is attached; before that, record nothing (ids still flow)."""
+
+    def __init__(self, ratio: float) -> None:
+        self.exporting = False
+        self._on = ParentBased(TraceIdRatioBased(ratio))
+
+    def should_sample(self, *args, **kwargs) -> SamplingResult:
+        return (self._on if self.exporting else ALWAYS_OFF).should_sample(*args, **kwargs)
+
+    def get_description(self) -> str:
+        return f"ExportAware({self._on.get_description()})"
+
+
+def _export(provider: TracerProvider, exporter: SpanExporter) -> None:
+    provider.add_span_processor(BatchSpanProcessor(exporter))
+    provider.sampler.exporting = True  # type: ignore[attr-defined]
+
+
+def setup_telemetry(service_name: str, exporter: SpanExporter | None = None, otlp_endpoint: str = "",
+                    sample_ratio: float = 1.0) -> TracerProvider:
     """Install the global tracer provider and library instrumentation (idempotent per process).
 
     ``exporter`` overrides the OTLP exporter (tests pass an in-memory or custom one).
@@ -29,16 +51,17 @@ def setup_telemetry(service_name: str, exporter: SpanExporter | None = None, otl
         # The OTel API allows one global provider per process; several services hosted
         # in one process (tests, -target style) share it.
         if exporter is not None:
-            _provider.add_span_processor(BatchSpanProcessor(exporter))
+            _export(_provider, exporter)
         return _provider
-    provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
+    provider = TracerProvider(resource=Resource.create({"service.name": service_name}),
+                              sampler=_ExportAwareSampler(sample_ratio))
     if exporter is None and otlp_endpoint:
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
         exporter = OTLPSpanExporter(endpoint=otlp_endpoint, insecure=otlp_endpoint.startswith("http://"))
         log.info("exporting traces over OTLP", extra={"endpoint": otlp_endpoint})
     if exporter is not None:
-        provider.add_span_processor(BatchSpanProcessor(exporter))
+        _export(provider, exporter)
     trace.set_tracer_provider(provider)
     _provider = provider
     if not _instrumented:

@@ -67,3 +67,21 @@ async def test_client_and_server_spans_share_one_trace_and_logs_carry_it(spans, 
     assert trace_id in err.value.details()
     logged = [line for line in capture.lines if line["msg"] == "unhandled error"]
     assert logged and logged[0]["trace_id"] == trace_id and "hunter2" in logged[0]["exc"]
+
+
+def test_nothing_is_recorded_until_something_exports():
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from services.runtime.telemetry import _export, _ExportAwareSampler
+
+    provider = TracerProvider(sampler=_ExportAwareSampler(1.0))
+    tracer = provider.get_tracer("t")
+    with tracer.start_as_current_span("before") as span:
+        assert not span.is_recording()
+        assert span.get_span_context().is_valid  # ids still exist for logs and propagation
+    exporter = InMemorySpanExporter()
+    _export(provider, exporter)
+    with tracer.start_as_current_span("after") as span:
+        assert span.is_recording()
+    provider.force_flush()
+    assert [s.name for s in exporter.get_finished_spans()] == ["after"]
