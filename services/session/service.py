@@ -17,6 +17,7 @@ from .bans import Bans
 from .cache import Cache
 from .clock import Clock, SystemClock
 from .config import SessionConfig
+from .gateway import GatewayAuth, parse_role_limits
 from .notifications import BLOCK_MS, Notifications
 from .rate_limit import RateLimits
 from .sessions import Sessions
@@ -47,6 +48,7 @@ class Session(Service):
             NotificationStore(self.redis, self.blocking, conf.notify_max_len, conf.notify_retention_seconds * 1000),
             conf.notify_max_subscribers)
         self.rate_limits = RateLimits(RateLimitStore(self.redis))
+        self.gateway = GatewayAuth(self.sessions, self.rate_limits, parse_role_limits(conf.gateway_rate_limits))
         self._sweeper: asyncio.Task | None = None
 
     def register(self, server: grpc.aio.Server) -> None:

@@ -10,8 +10,11 @@ from google.protobuf import duration_pb2, timestamp_pb2
 from banhammer.session.v1 import (ban_pb2, ban_pb2_grpc, cache_pb2, cache_pb2_grpc, notification_pb2,
                                   notification_pb2_grpc, rate_limit_pb2, rate_limit_pb2_grpc, session_pb2,
                                   session_pb2_grpc)
+from envoy.service.auth.v3 import external_auth_pb2_grpc as authz_grpc
+from envoy.service.ratelimit.v3 import rls_pb2_grpc
 
 from .cache import Hit, Lease
+from .envoy_servicer import AuthorizationServicer, GatewayRateLimitServicer
 from .models import BanEvent, BanRecord, BanSource, SessionClaims
 from .notifications import Gap
 from .store.notifications import id_tuple
@@ -213,5 +216,9 @@ def register(server: grpc.aio.Server, svc: Session) -> list[str]:
     cache_pb2_grpc.add_CacheServiceServicer_to_server(CacheServicer(svc), server)
     notification_pb2_grpc.add_NotificationServiceServicer_to_server(NotificationServicer(svc), server)
     rate_limit_pb2_grpc.add_RateLimitServiceServicer_to_server(RateLimitServicer(svc), server)
+    # The gateway's authorizer and per-caller limits (Envoy calls these directly).
+    authz_grpc.add_AuthorizationServicer_to_server(AuthorizationServicer(svc.gateway), server)
+    rls_pb2_grpc.add_RateLimitServiceServicer_to_server(GatewayRateLimitServicer(svc.gateway), server)
     return [f"banhammer.session.v1.{n}" for n in
-            ("SessionService", "BanService", "CacheService", "NotificationService", "RateLimitService")]
+            ("SessionService", "BanService", "CacheService", "NotificationService", "RateLimitService")] + [
+        "envoy.service.auth.v3.Authorization", "envoy.service.ratelimit.v3.RateLimitService"]

@@ -1,0 +1,108 @@
+"""The gateway's authorizer as Envoy calls it: ext_authz Check and the rate limit service."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from envoy.service.auth.v3 import external_auth_pb2 as authz
+from envoy.service.auth.v3 import external_auth_pb2_grpc as authz_grpc
+from envoy.service.ratelimit.v3 import rls_pb2, rls_pb2_grpc
+from google.protobuf import duration_pb2
+
+from banhammer.session.v1 import ban_pb2, session_pb2
+from services.session.gateway import load_access_policy
+
+INGEST = "/banhammer.ingest.v1.IngestService/RecordAction"
+BAN = "/banhammer.session.v1.BanService/Ban"
+OVERVIEW = "/banhammer.query.v1.QueryService/GetStatsOverview"
+
+
+def _check_request(path: str, token: str | None = None, **headers: str) -> authz.CheckRequest:
+    request = authz.CheckRequest()
+    http = request.attributes.request.http
+    http.path, http.method = path, "POST"
+    if token is not None:
+        http.headers["authorization"] = f"Bearer {token}"
+    http.headers.update(headers)
+    return request
+
+
+@pytest.fixture
+def authorizer(channel):
+    return authz_grpc.AuthorizationStub(channel)
+
+
+async def _login(sessions, subject: str, role: str) -> str:
+    created = await sessions.CreateSession(session_pb2.CreateSessionRequest(
+        subject=subject, role=role, ttl=duration_pb2.Duration(seconds=3600)))
+    return created.token
+
+
+def _headers(response: authz.CheckResponse) -> dict[str, str]:
+    return {h.header.key: h.header.value for h in response.ok_response.headers}
+
+
+def test_every_rpc_has_a_policy_and_admin_rpcs_are_marked():
+    policy = load_access_policy()
+    assert len(policy) >= 60
+    assert policy[BAN] == 3 and policy["/banhammer.session.v1.BanService/Unban"] == 3
+    assert policy["/banhammer.energy.v1.UserService/SetUserRole"] == 3
+    assert policy[INGEST] == 2 and policy[OVERVIEW] == 1
+
+
+async def test_health_is_public_and_identity_headers_cannot_be_forged(authorizer):
+    response = await authorizer.Check(_check_request("/grpc.health.v1.Health/Check", **{"x-banhammer-subject": "evil"}))
+    assert response.status.code == 0
+    assert set(response.ok_response.headers_to_remove) >= {"x-banhammer-subject", "x-banhammer-role", "authorization"}
+
+
+async def test_no_or_bad_credentials_are_unauthenticated(authorizer):
+    for request in (_check_request(INGEST), _check_request(INGEST, token="not-a-real-token-" + "x" * 30)):
+        response = await authorizer.Check(request)
+        assert response.status.code == 16  # UNAUTHENTICATED
+        assert response.denied_response.status.code == 401
+
+
+async def test_roles_gate_admin_rpcs(authorizer, sessions):
+    game = await _login(sessions, "gw-game-server-1", "service")
+    admin = await _login(sessions, "gw-admin-1", "admin")
+    user = await _login(sessions, "gw-user-1", "user")
+    ok = await authorizer.Check(_check_request(INGEST, game))
+    assert ok.status.code == 0
+    assert _headers(ok) == {"x-banhammer-subject": "gw-game-server-1", "x-banhammer-role": "service"}
+    assert "authorization" in ok.ok_response.headers_to_remove  # tokens never reach the services
+    assert (await authorizer.Check(_check_request(BAN, game))).status.code == 7  # PERMISSION_DENIED
+    assert (await authorizer.Check(_check_request(BAN, admin))).status.code == 0
+    assert (await authorizer.Check(_check_request(OVERVIEW, user))).status.code == 0
+    assert (await authorizer.Check(_check_request(INGEST, user))).status.code == 7
+    unknown = await authorizer.Check(_check_request("/banhammer.ingest.v1.IngestService/DropTables", admin))
+    assert unknown.status.code == 7
+
+
+async def test_revocation_and_bans_take_effect_on_the_next_call(authorizer, sessions, bans):
+    token = await _login(sessions, "gw-player-7", "user")
+    assert (await authorizer.Check(_check_request(OVERVIEW, token))).status.code == 0
+    await bans.Ban(ban_pb2.BanRequest(subject="gw-player-7", reason="aimbot",
+                                      admin_source=ban_pb2.AdminSource(admin="gw-admin"), permanent=True))
+    assert (await authorizer.Check(_check_request(OVERVIEW, token))).status.code == 16
+    other = await _login(sessions, "gw-user-9", "user")
+    await sessions.RevokeSession(session_pb2.RevokeSessionRequest(token=other))
+    assert (await authorizer.Check(_check_request(OVERVIEW, other))).status.code == 16
+
+
+async def test_rate_limit_per_caller_with_retry_hint(channel):
+    rls = rls_pb2_grpc.RateLimitServiceStub(channel)
+
+    def ask(caller: str, role: str = "user"):
+        return rls.ShouldRateLimit(rls_pb2.RateLimitRequest(domain="banhammer", hits_addend=1, descriptors=[
+            {"entries": [{"key": "caller", "value": caller}, {"key": "role", "value": role}]}]))
+
+    # Default user limit is 20/s: concurrent calls from one caller get exactly 20 through.
+    results = await asyncio.gather(*(ask("gw-rl-user") for _ in range(40)))
+    over = [r for r in results if r.overall_code == rls_pb2.RateLimitResponse.OVER_LIMIT]
+    assert len(results) - len(over) == 20
+    headers = {h.key: h.value for h in over[0].response_headers_to_add}
+    assert int(headers["retry-after"]) >= 1 and int(headers["grpc-retry-pushback-ms"]) > 0
+    # Another caller has its own budget.
+    assert (await ask("gw-rl-other")).overall_code == rls_pb2.RateLimitResponse.OK
