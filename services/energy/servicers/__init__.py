@@ -1,0 +1,1 @@
+"""gRPC servicers of the energy service: protobuf in, domain calls, protobuf out."""
