@@ -118,6 +118,8 @@ TARGETS: dict[str, dict] = {
     },
 }
 DEFAULTS = {
+    # Authentication at the edge; only the local stack may turn it off (GATEWAY_AUTH=off).
+    "auth": True,
     "listen_port": 8000,
     "admin_port": 9901,
     "max_json_request_bytes": 4 * 1024 * 1024,
@@ -210,7 +212,7 @@ def render_config(target: str, **overrides) -> dict:
         host, port = _split(upstreams[u.name])
         key = u.name.upper()
         subst.update({f"{key}_HOST": host, f"{key}_PORT": port, f"{key}_SERVICE": u.grpc_service})
-    enabled = set()
+    enabled = {"auth"} if values["auth"] else {"noauth"}
     if values["otlp"]:
         enabled.add("tracing")
         subst["OTLP_HOST"], subst["OTLP_PORT"] = _split(values["otlp"])
@@ -222,7 +224,7 @@ def render_config(target: str, **overrides) -> dict:
 def render(target: str, **overrides) -> str:
     """Render the template for ``target`` (local, compose, k8s) as Envoy YAML.
 
-    Overrides: listen_host, listen_port, admin_host, admin_port, descriptor, otlp ("host:port"
+    Overrides: auth (default True), listen_host, listen_port, admin_host, admin_port, descriptor, otlp ("host:port"
     or None), max_json_request_bytes, max_json_response_bytes, upstreams ({name: "host:port"},
     merged over the target's defaults).
     """
@@ -250,6 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--admin-port", type=int)
     parser.add_argument("--descriptor", help="path of the descriptor set Envoy loads")
     parser.add_argument("--otlp", help="OTLP/gRPC collector host:port (enables tracing)")
+    parser.add_argument("--no-auth", action="store_true", help="development only: no authentication")
     parser.add_argument("--upstream", action="append", default=[], metavar="NAME=HOST:PORT")
     parser.add_argument("--write-committed", action="store_true",
                         help="rewrite the committed compose and k8s renders")
@@ -264,6 +267,8 @@ def main(argv: list[str] | None = None) -> int:
     for key in ("listen_port", "admin_port", "descriptor", "otlp"):
         if getattr(args, key) is not None:
             overrides[key] = getattr(args, key)
+    if args.no_auth:
+        overrides["auth"] = False
     if args.upstream:
         overrides["upstreams"] = dict(item.split("=", 1) for item in args.upstream)
     text = render(args.target, **overrides)

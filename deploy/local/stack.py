@@ -119,8 +119,13 @@ class Stack:
         c = self.conf
         config_path = self.state / "envoy" / "envoy.yaml"
         config_path.parent.mkdir(parents=True, exist_ok=True)
+        auth = os.environ.get("GATEWAY_AUTH", "off").strip().lower() not in ("off", "0", "false", "no")
+        if not auth:
+            print("!" * 78 + "\n!! GATEWAY_AUTH=off: the gateway accepts calls WITHOUT credentials, so the seed's\n"
+                  "!! examples work unchanged. Development only; compose and Kubernetes run with it on.\n"
+                  "!! Start with GATEWAY_AUTH=on to require `authorization: Bearer <session token>`.\n" + "!" * 78)
         text = render(
-            "local", listen_port=c.envoy_port, admin_port=c.envoy_admin_port,
+            "local", auth=auth, listen_port=c.envoy_port, admin_port=c.envoy_admin_port,
             upstreams={u.name: f"127.0.0.1:{c.service_port(u.name)}" for u in UPSTREAMS},
             otlp=os.environ.get("LOCAL_OTLP_ADDR") or None,
         )

@@ -75,6 +75,8 @@ async def _abort(context: grpc.aio.ServicerContext, method: str, exc: BaseExcept
         if exc.code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED):
             log.warning("rpc refused", extra={"method": method, "code": exc.code.name, "reason": exc.message})
         await context.abort(exc.code, exc.message, trailing_metadata=((_DETAILS_KEY, status.SerializeToString()),))
+    if isinstance(exc, NotImplementedError):  # generated servicer bases raise it for unwritten RPCs
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "method not implemented")
     # The caller gets a reference to quote; the log line with the same reference has the details.
     ref = _trace_id() or uuid.uuid4().hex
     log.error("unhandled error", exc_info=exc, extra={"method": method, "ref": ref})

@@ -14,7 +14,7 @@ from envoy.service.ratelimit.v3 import rls_pb2, rls_pb2_grpc
 from envoy.type.v3 import http_status_pb2
 from google.rpc import code_pb2, status_pb2
 
-from services.runtime.errors import PermissionDenied, Unauthenticated
+from services.runtime.errors import NotFound, PermissionDenied, Unauthenticated
 
 from .gateway import GatewayAuth
 
@@ -50,6 +50,8 @@ class AuthorizationServicer(authz_grpc.AuthorizationServicer):
             return _denied(code_pb2.UNAUTHENTICATED, 401, exc.message)
         except PermissionDenied as exc:
             return _denied(code_pb2.PERMISSION_DENIED, 403, exc.message)
+        except NotFound as exc:  # gRPC clients see UNIMPLEMENTED, as for a path no route serves
+            return _denied(code_pb2.UNIMPLEMENTED, 404, exc.message)
         ok = authz.OkHttpResponse(headers_to_remove=["authorization"])
         if caller is None:  # public path: identity headers can only come from us, never the client
             ok.headers_to_remove.extend([SUBJECT_HEADER, ROLE_HEADER])

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from google.protobuf import descriptor_pool
 
-from services.runtime.errors import PermissionDenied, Unauthenticated
+from services.runtime.errors import NotFound, PermissionDenied, Unauthenticated
 
 from .rate_limit import Decision, RateLimits
 from .sessions import Sessions
@@ -94,8 +94,8 @@ class GatewayAuth:
     async def authorize(self, path: str, authorization: str) -> Caller | None:
         """The caller allowed to call ``path``, or None for a public path.
 
-        Raises Unauthenticated (no or bad credentials) or PermissionDenied (role too low or
-        unknown path: nothing is reachable that the contracts do not declare).
+        Raises Unauthenticated (no or bad credentials), PermissionDenied (role too low) or NotFound
+        (a path the contracts do not declare: nothing else is reachable).
         """
         needed = self.required(path)
         if needed == 0:
@@ -105,7 +105,7 @@ class GatewayAuth:
             raise Unauthenticated("missing credentials: send 'authorization: Bearer <session token>'")
         claims = await self.sessions.validate(token.strip(), sliding=False)
         if needed is None:
-            raise PermissionDenied(f"no such RPC: {path}")
+            raise NotFound(f"no such RPC: {path}")
         if ROLE_RANK.get(claims.role, 0) < needed:
             raise PermissionDenied(f"{path} needs the {ACCESS_NAMES[needed]} role")
         return Caller(claims.subject, claims.role, claims.session_id)

@@ -9,7 +9,7 @@ import urllib.request
 import grpc
 import pytest
 
-from tests.harness import check_health, gateway_metadata
+from tests.harness import auth_metadata, check_health, gateway_metadata
 from tests.harness.paths import TARGETS, envoy_render
 
 UPSTREAMS = {u.name: u for u in envoy_render().UPSTREAMS}
@@ -31,11 +31,11 @@ def test_health_without_header_explains_itself(gateway):
 
 
 @pytest.mark.parametrize("path", ["/banhammer.nope.v1.NopeService/Nope", "/banhammer.query.v1.QueryService/Nope"])
-def test_unknown_path_gets_clean_grpc_status(gateway, path):
+def test_unknown_path_gets_clean_grpc_status(gateway, gateway_tokens, path):
     with grpc.insecure_channel(gateway.addr) as channel:
         with pytest.raises(grpc.RpcError) as err:
-            channel.unary_unary(path)(b"", timeout=5)
-    assert err.value.code() in (grpc.StatusCode.UNIMPLEMENTED, grpc.StatusCode.NOT_FOUND)
+            channel.unary_unary(path)(b"", timeout=5, metadata=auth_metadata(gateway_tokens["admin"]))
+    assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
 
 
 def access_log_entry(gateway, path: str, timeout: float = 10.0) -> dict:
@@ -50,10 +50,12 @@ def access_log_entry(gateway, path: str, timeout: float = 10.0) -> dict:
         time.sleep(0.2)
 
 
-def http(url: str, body: dict | None = None) -> tuple[int, bytes]:
+def http(url: str, body: dict | None = None, token: str | None = None) -> tuple[int, bytes]:
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, headers={"content-type": "application/json"},
-                                     method="POST" if data else "GET")
+    headers = {"content-type": "application/json"}
+    if token:
+        headers["authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(url, data=data, headers=headers, method="POST" if data else "GET")
     try:
         with urllib.request.urlopen(request, timeout=10) as resp:
             return resp.status, resp.read()
@@ -66,9 +68,9 @@ def http(url: str, body: dict | None = None) -> tuple[int, bytes]:
     ("POST", "/api/action", "ingest"),  # the seed's legacy alias
     ("GET", "/api/ts/stats/overview", "query"),
 ])
-def test_transcoded_json_reaches_the_right_service(gateway, method, path, cluster):
+def test_transcoded_json_reaches_the_right_service(gateway, gateway_tokens, method, path, cluster):
     body = {"player_id": "test_player_1", "action_type": "reward_collection", "value": 100.0}
-    status, payload = http(gateway.url + path, body if method == "POST" else None)
+    status, payload = http(gateway.url + path, body if method == "POST" else None, gateway_tokens["service"])
     entry = access_log_entry(gateway, path)
     assert entry["upstream_cluster"] == cluster, entry
     # Whatever the servicer answers (it may not be implemented yet), the answer is a mapped

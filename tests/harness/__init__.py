@@ -4,10 +4,10 @@ The fixtures live in ``tests/harness/fixtures.py`` (registered by ``tests/confte
 helpers below are importable from test modules: ``from tests.harness import wait_serving``.
 """
 
-from .health import GATEWAY_HEADER, check_health, gateway_metadata, wait_serving
+from .health import GATEWAY_HEADER, auth_metadata, check_health, gateway_metadata, wait_serving
 from .processes import ManagedProcess, free_port, wait_until
 
 __all__ = [
-    "GATEWAY_HEADER", "ManagedProcess", "check_health", "free_port", "gateway_metadata",
+    "GATEWAY_HEADER", "ManagedProcess", "auth_metadata", "check_health", "free_port", "gateway_metadata",
     "wait_serving", "wait_until",
 ]

@@ -54,3 +54,9 @@ async def wait_serving(addr: str, service: str = "", *, metadata: Sequence[tuple
             if time.monotonic() >= deadline:
                 raise AssertionError(f"{addr} service {service!r} not SERVING after {timeout:.0f}s (last: {last})")
             await asyncio.sleep(interval)
+
+
+def auth_metadata(token: str, target: str | None = None) -> tuple[tuple[str, str], ...]:
+    """gRPC metadata for a call through the authenticated gateway (optionally health-routed)."""
+    extra = gateway_metadata(target) if target else ()
+    return (("authorization", f"Bearer {token}"), *extra)
