@@ -200,13 +200,17 @@ async def _serve(targets: list[str | ServiceSpec]) -> int:
     return 0
 
 
-async def _command(target: str | ServiceSpec, command: str) -> int:
+async def _command(target: str | ServiceSpec, command: str, args: list[str]) -> int:
     spec = load_spec(target)
     setup_logging(f"banhammer-{spec.name}", cfg.load(ServerConfig).log_level)
     commands = spec.commands or {}
     if command not in commands:
         raise cfg.ConfigError(f"{spec.name} has no command {command!r} (has: {', '.join(commands) or 'none'})")
-    return await commands[command](cfg.load(spec.config))
+    fn = commands[command]
+    # Commands take (config) or (config, args): e.g. `python -m services.session issue-token --role admin`.
+    if len(inspect.signature(fn).parameters) > 1:
+        return await fn(cfg.load(spec.config), args)
+    return await fn(cfg.load(spec.config))
 
 
 def main(targets: list[str | ServiceSpec], argv: list[str] | None = None) -> int:
@@ -216,7 +220,7 @@ def main(targets: list[str | ServiceSpec], argv: list[str] | None = None) -> int
     argv = sys.argv[1:] if argv is None else argv
     try:
         if argv and len(targets) == 1:
-            return asyncio.run(_command(targets[0], argv[0]))
+            return asyncio.run(_command(targets[0], argv[0], argv[1:]))
         return asyncio.run(_serve(targets))
     except cfg.ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)

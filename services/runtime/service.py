@@ -40,5 +40,5 @@ class ServiceSpec:
     config: type
     build: Callable[[Any], Service | Awaitable[Service]]
     default_port: int
-    #: Extra sub-commands (e.g. ``migrate``) run instead of serving: name → async fn(config).
+    #: Extra sub-commands (e.g. ``migrate``) run instead of serving: name → async fn(config[, args]).
     commands: dict[str, Callable[[Any], Awaitable[int]]] | None = None

@@ -1,7 +1,10 @@
 """Who is calling: a session bearer token validated by the session service.
 
-With ENERGY_REQUIRE_AUTH off (trusted network behind the gateway), a caller without a token is
-treated as an admin; a token, when sent, is always validated and its role applies.
+Behind the gateway the caller was already authenticated there: Envoy's ext_authz (the session
+service) replaces the token with ``x-banhammer-subject`` / ``x-banhammer-role``, which clients
+cannot forge through the gateway; those are used as is (role "service" is a trusted internal caller).
+With ENERGY_REQUIRE_AUTH off (trusted network), a caller without either is treated as an admin; a
+token, when sent directly, is always validated and its role applies.
 """
 
 from __future__ import annotations
@@ -36,10 +39,17 @@ class Auth:
         self.required = required
 
     async def caller(self, context: grpc.aio.ServicerContext) -> Caller:
-        token = ""
+        token, subject, role = "", "", ""
         for key, value in context.invocation_metadata() or ():
             if key == "authorization" and value.lower().startswith("bearer "):
                 token = value[7:].strip()
+            elif key == "x-banhammer-subject":
+                subject = value
+            elif key == "x-banhammer-role":
+                role = value
+        if role and not token:  # authenticated by the gateway
+            user_id = int(subject[5:]) if subject.startswith("user:") and subject[5:].isdigit() else 0
+            return Caller(user_id, subject, "admin" if role in ("admin", "service") else role)
         if not token:
             return ANONYMOUS if self.required else TRUSTED
         claims = await self.sessions.validate(token)
