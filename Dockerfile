@@ -51,6 +51,7 @@ RUN python -m venv /opt/venv \
 
 COPY protos/ protos/
 COPY scripts/gen_protos.sh scripts/gen_protos.sh
+COPY deploy/envoy/api/ deploy/envoy/api/
 # Writes gen/banhammer/** (stubs + .pyi) and build/banhammer.pb (descriptor set for Envoy).
 RUN PYTHON=/opt/codegen/bin/python bash scripts/gen_protos.sh
 

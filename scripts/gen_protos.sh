@@ -69,8 +69,17 @@ mkdir -p gen build
   --mypy_out=quiet:gen --mypy_grpc_out=quiet:gen \
   "${PROTOS[@]}"
 
+# The gateway's side of Envoy's ext_authz / rate limit APIs (wire-compatible subset, ours).
+rm -rf gen/envoy_api
+"$PY" -m grpc_tools.protoc \
+  -Ideploy/envoy/api -I"$DEPS" -I"$GRPC_TOOLS_INCLUDE" \
+  "${plugin_args[@]}" \
+  --python_out=gen --grpc_python_out=gen \
+  --mypy_out=quiet:gen --mypy_grpc_out=quiet:gen \
+  envoy_api/ext_authz.proto envoy_api/ratelimit.proto
+
 # Every generated directory becomes a regular package.
-find gen/banhammer -type d -print0 | while IFS= read -r -d '' d; do
+find gen/banhammer gen/envoy_api -type d -print0 | while IFS= read -r -d '' d; do
   [[ -f "$d/__init__.py" ]] || : > "$d/__init__.py"
 done
 

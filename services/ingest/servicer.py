@@ -1,16 +1,214 @@
-"""gRPC servicers for the ingest service: protobuf in, domain calls, protobuf out.
+"""gRPC servicer for banhammer.ingest.v1.IngestService: protobuf in, domain calls, protobuf out."""
 
-Skeleton: every RPC answers UNIMPLEMENTED until its issue lands.
-"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+from typing import TYPE_CHECKING, Any
 
 import grpc
+from google.protobuf import duration_pb2, struct_pb2, timestamp_pb2
 
-from banhammer.ingest.v1 import ingest_pb2_grpc
+from banhammer.common.v1 import common_pb2
+from banhammer.ingest.v1 import ingest_pb2, ingest_pb2_grpc
+from services.runtime.errors import InvalidArgument, NotFound, ResourceExhausted
+from services.runtime.interceptors import status_for
+
+from .actions import METADATA_MAX_DEPTH, RawAction, TooDeep
+from .rules import Baseline, Impossible, Rate, Rule, Value
+
+if TYPE_CHECKING:
+    from .service import Ingest
 
 
-def register(server: grpc.aio.Server, domain: object) -> list[str]:
-    """Add every ingest servicer to ``server``; returns the full service names."""
-    names = []
-    ingest_pb2_grpc.add_IngestServiceServicer_to_server(ingest_pb2_grpc.IngestServiceServicer(), server)
-    names.append("banhammer.ingest.v1.IngestService")
-    return names
+class _TooDeep(Exception):
+    pass
+
+
+def _number(x: float) -> float | int:
+    return int(x) if x.is_integer() and abs(x) < 2**53 else x
+
+
+def _value(v: struct_pb2.Value, depth: int) -> Any:
+    kind = v.WhichOneof("kind")
+    if kind == "string_value":
+        return v.string_value
+    if kind == "number_value":
+        return _number(v.number_value)
+    if kind == "bool_value":
+        return v.bool_value
+    if kind == "struct_value":
+        return _struct(v.struct_value, depth + 1)
+    if kind == "list_value":
+        if depth + 1 > METADATA_MAX_DEPTH:
+            raise _TooDeep
+        return [_value(x, depth + 1) for x in v.list_value.values]
+    return None
+
+
+def _struct(s: struct_pb2.Struct, depth: int) -> dict:
+    if depth > METADATA_MAX_DEPTH:
+        raise _TooDeep
+    return {k: _value(v, depth) for k, v in s.fields.items()}
+
+
+def _raw(a: common_pb2.PlayerAction) -> RawAction:
+    meta = None
+    if a.HasField("metadata"):
+        try:
+            meta = _struct(a.metadata, 1)
+        except _TooDeep:
+            meta = TooDeep()
+    time_us = None
+    if a.HasField("time"):
+        time_us = a.time.seconds * 1_000_000 + a.time.nanos // 1000
+    return RawAction(a.player_id, a.action_type, a.value, meta, time_us, a.event_id)
+
+
+def _timestamp(dt) -> timestamp_pb2.Timestamp:
+    ts = timestamp_pb2.Timestamp()
+    ts.FromDatetime(dt)
+    return ts
+
+
+def _duration(seconds: float) -> duration_pb2.Duration:
+    d = duration_pb2.Duration()
+    d.FromNanoseconds(int(seconds * 1e9))
+    return d
+
+
+def rule_message(r: Rule) -> ingest_pb2.DetectionRule:
+    m = ingest_pb2.DetectionRule(name=r.name, description=r.description, enabled=r.enabled,
+                                 severity=r.severity, action_type=r.action_type)
+    c = r.condition
+    if isinstance(c, Rate):
+        m.rate.CopyFrom(ingest_pb2.RateCondition(window=_duration(c.window), max_count=c.max_count))
+    elif isinstance(c, Value):
+        agg = ingest_pb2.VALUE_AGGREGATE_SUM if c.aggregate == "sum" else ingest_pb2.VALUE_AGGREGATE_MAX
+        m.value.CopyFrom(ingest_pb2.ValueCondition(aggregate=agg, window=_duration(c.window), threshold=c.threshold))
+    elif isinstance(c, Impossible):
+        if c.min_value is not None:
+            m.impossible_value.min_value = c.min_value
+        if c.max_value is not None:
+            m.impossible_value.max_value = c.max_value
+    elif isinstance(c, Baseline):
+        m.baseline.CopyFrom(ingest_pb2.BaselineCondition(
+            percentile=c.percentile, baseline_window=_duration(c.baseline_window), window=_duration(c.window),
+            multiplier=c.multiplier, min_population=c.min_population))
+    if r.ban is not None:
+        if r.ban.permanent:
+            m.ban.permanent = True
+        else:
+            m.ban.duration.CopyFrom(_duration(r.ban.seconds))
+    if r.cooldown is not None:
+        m.cooldown.CopyFrom(_duration(r.cooldown))
+    return m
+
+
+def _page_token(after: str, include_disabled: bool) -> str:
+    raw = json.dumps({"after": after, "all": include_disabled}).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _parse_token(token: str, include_disabled: bool) -> str:
+    try:
+        doc = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        after, flag = doc["after"], doc["all"]
+    except (binascii.Error, ValueError, KeyError, TypeError):
+        raise InvalidArgument.field("page_token", "is not a token from a previous ListRules response") from None
+    if flag != include_disabled or not isinstance(after, str):
+        raise InvalidArgument.field("page_token", "was issued for different filters (include_disabled)")
+    return after
+
+
+_END = object()
+
+
+class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
+    def __init__(self, ingest: Ingest) -> None:
+        self.ingest = ingest
+
+    async def RecordAction(self, request: ingest_pb2.RecordActionRequest, context) -> ingest_pb2.RecordActionResponse:
+        if not request.HasField("action"):
+            raise InvalidArgument.field("action", "is required")
+        rows, duplicates = await self.ingest.record([_raw(request.action)], prefix="action", indexed=False)
+        return ingest_pb2.RecordActionResponse(duplicate=duplicates > 0, time=_timestamp(rows[0].time))
+
+    async def RecordActions(self, request: ingest_pb2.RecordActionsRequest, context) -> ingest_pb2.RecordActionsResponse:
+        rows, duplicates = await self.ingest.record([_raw(a) for a in request.actions])
+        return ingest_pb2.RecordActionsResponse(accepted_count=len(rows) - duplicates, duplicate_count=duplicates)
+
+    async def StreamActions(self, request_iterator, context):
+        """Batches are committed concurrently (up to the in-flight limit); acks go out as they commit."""
+        out: asyncio.Queue = asyncio.Queue()
+        slots = asyncio.Semaphore(self.ingest.conf.stream_max_inflight)
+        inflight = 0
+        tasks: set[asyncio.Task] = set()  # strong references: the loop only keeps weak ones
+
+        async def one(seq: int, raws: list[RawAction]) -> None:
+            nonlocal inflight
+            try:
+                rows, dup = await self.ingest.record(raws)
+                reply: Any = ingest_pb2.StreamActionsResponse(sequence=seq, accepted_count=len(rows) - dup,
+                                                              duplicate_count=dup)
+            except (InvalidArgument, ResourceExhausted) as exc:  # this batch only; the stream goes on
+                reply = ingest_pb2.StreamActionsResponse(sequence=seq, error=status_for(exc))
+            except BaseException as exc:  # noqa: BLE001 - stream-level failure, raised below
+                reply = exc
+            finally:
+                slots.release()
+            inflight -= 1
+            out.put_nowait(reply)
+
+        async def read() -> None:
+            nonlocal inflight
+            try:
+                async for req in request_iterator:
+                    await slots.acquire()  # stop reading (HTTP/2 flow control) while too much is in flight
+                    inflight += 1
+                    task = asyncio.create_task(one(req.sequence, [_raw(a) for a in req.actions]))
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+                out.put_nowait(_END)
+            except BaseException as exc:  # noqa: BLE001
+                out.put_nowait(exc)
+
+        reader = asyncio.create_task(read())
+        done_reading = False
+        try:
+            while not (done_reading and inflight == 0 and out.empty()):
+                item = await out.get()
+                if item is _END:
+                    done_reading = True
+                elif isinstance(item, BaseException):
+                    raise item
+                else:
+                    yield item
+        finally:
+            reader.cancel()
+
+    async def ListRules(self, request: ingest_pb2.ListRulesRequest, context) -> ingest_pb2.ListRulesResponse:
+        size = request.page_size or 100
+        if not 1 <= size <= 500:
+            raise InvalidArgument.field("page_size", "must be between 0 and 500")
+        after = _parse_token(request.page_token, request.include_disabled) if request.page_token else ""
+        rules = [r for r in self.ingest.rules if (request.include_disabled or r.enabled) and r.name > after]
+        page = rules[:size]
+        token = _page_token(page[-1].name, request.include_disabled) if len(rules) > size else ""
+        return ingest_pb2.ListRulesResponse(rules=[rule_message(r) for r in page], next_page_token=token)
+
+    async def GetRule(self, request: ingest_pb2.GetRuleRequest, context) -> ingest_pb2.GetRuleResponse:
+        if not request.name or len(request.name.encode()) > 64:
+            raise InvalidArgument.field("name", "must be 1..64 bytes")
+        for r in self.ingest.rules:
+            if r.name == request.name:
+                return ingest_pb2.GetRuleResponse(rule=rule_message(r))
+        raise NotFound(f"no rule named {request.name!r}")
+
+
+def register(server: grpc.aio.Server, ingest: Ingest) -> list[str]:
+    """Add the ingest servicer to ``server``; returns the full service names."""
+    ingest_pb2_grpc.add_IngestServiceServicer_to_server(IngestServicer(ingest), server)
+    return ["banhammer.ingest.v1.IngestService"]

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import math
 
-from envoy.config.core.v3 import base_pb2 as core
-from envoy.service.auth.v3 import external_auth_pb2 as authz
-from envoy.service.auth.v3 import external_auth_pb2_grpc as authz_grpc
-from envoy.service.ratelimit.v3 import rls_pb2, rls_pb2_grpc
-from envoy.type.v3 import http_status_pb2
 from google.rpc import code_pb2, status_pb2
+
+from envoy_api import ext_authz_pb2 as authz
+from envoy_api import ext_authz_pb2_grpc as authz_grpc
+from envoy_api import ratelimit_pb2 as rls_pb2
+from envoy_api import ratelimit_pb2_grpc as rls_pb2_grpc
 
 from services.runtime.errors import NotFound, PermissionDenied, Unauthenticated
 
@@ -20,18 +20,18 @@ from .gateway import GatewayAuth
 
 SUBJECT_HEADER = "x-banhammer-subject"
 ROLE_HEADER = "x-banhammer-role"
-OVERWRITE = core.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD
+OVERWRITE = authz.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD
 
 
-def _header(key: str, value: str) -> core.HeaderValueOption:
-    return core.HeaderValueOption(header=core.HeaderValue(key=key, value=value), append_action=OVERWRITE)
+def _header(key: str, value: str) -> authz.HeaderValueOption:
+    return authz.HeaderValueOption(header=authz.HeaderValue(key=key, value=value), append_action=OVERWRITE)
 
 
 def _denied(code: int, http: int, message: str) -> authz.CheckResponse:
     return authz.CheckResponse(
         status=status_pb2.Status(code=code, message=message),
         denied_response=authz.DeniedHttpResponse(
-            status=http_status_pb2.HttpStatus(code=http),
+            status=authz.HttpStatus(code=http),
             headers=[_header("www-authenticate", "Bearer")] if http == 401 else [],
             body=message,
         ),
@@ -77,7 +77,7 @@ class GatewayRateLimitServicer(rls_pb2_grpc.RateLimitServiceServicer):
         if not decision.allowed:
             # HTTP callers read retry-after; gRPC clients honour grpc-retry-pushback-ms.
             response.response_headers_to_add.extend([
-                core.HeaderValue(key="retry-after", value=str(max(1, math.ceil(decision.retry_after_ms / 1000)))),
-                core.HeaderValue(key="grpc-retry-pushback-ms", value=str(decision.retry_after_ms)),
+                rls_pb2.HeaderValue(key="retry-after", value=str(max(1, math.ceil(decision.retry_after_ms / 1000)))),
+                rls_pb2.HeaderValue(key="grpc-retry-pushback-ms", value=str(decision.retry_after_ms)),
             ])
         return response

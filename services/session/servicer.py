@@ -10,8 +10,8 @@ from google.protobuf import duration_pb2, timestamp_pb2
 from banhammer.session.v1 import (ban_pb2, ban_pb2_grpc, cache_pb2, cache_pb2_grpc, notification_pb2,
                                   notification_pb2_grpc, rate_limit_pb2, rate_limit_pb2_grpc, session_pb2,
                                   session_pb2_grpc)
-from envoy.service.auth.v3 import external_auth_pb2_grpc as authz_grpc
-from envoy.service.ratelimit.v3 import rls_pb2_grpc
+from envoy_api import ext_authz_pb2_grpc as authz_grpc
+from envoy_api import ratelimit_pb2_grpc as rls_pb2_grpc
 
 from .cache import Hit, Lease
 from .envoy_servicer import AuthorizationServicer, GatewayRateLimitServicer

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from envoy.service.auth.v3 import external_auth_pb2 as authz
-from envoy.service.auth.v3 import external_auth_pb2_grpc as authz_grpc
-from envoy.service.ratelimit.v3 import rls_pb2, rls_pb2_grpc
+from envoy_api import ext_authz_pb2 as authz
+from envoy_api import ext_authz_pb2_grpc as authz_grpc
+from envoy_api import ratelimit_pb2 as rls_pb2
+from envoy_api import ratelimit_pb2_grpc as rls_pb2_grpc
 from google.protobuf import duration_pb2
 
 from banhammer.session.v1 import ban_pb2, session_pb2

@@ -1,0 +1,297 @@
+"""Ingest service benchmark: unary, batch and streaming throughput to committed rows, each beside
+direct asyncpg COPY of the same rows in the same run; the seed's 1000 sequential RecordAction calls;
+the service's RSS after actions from 10k .. 1M distinct players.
+
+    PYTHONPATH=.:gen .venv/bin/python -m bench.ingest [--quick]
+
+Starts its own PostgreSQL 15 (plain: no TimescaleDB on this machine, so the writer also maintains
+the rollup tables) and the ingest service as a separate process (its RSS is read from /proc).
+Calls go straight to the service port, not through Envoy. Prints a table and writes
+bench/results/ingest.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import pwd
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import asyncpg
+import grpc
+
+from banhammer.common.v1 import common_pb2
+from banhammer.ingest.v1 import ingest_pb2, ingest_pb2_grpc
+from services.ingest.store import run_migrations
+from tests.harness.processes import ManagedProcess, free_port, wait_until
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "results" / "ingest.json"
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+TYPES = ("kill", "loot", "move", "reward_collection")
+
+
+# --- servers ---------------------------------------------------------------------------------
+def _as_postgres(argv: list[str]) -> list[str]:
+    if os.getuid() != 0:
+        return argv
+    return ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "--", *argv]
+
+
+def start_postgres(workdir: Path) -> tuple[ManagedProcess, str]:
+    data = workdir / "pgdata"
+    if os.getuid() == 0:
+        pw = pwd.getpwnam("postgres")
+        os.chown(workdir, pw.pw_uid, pw.pw_gid)
+        d = workdir
+        while str(d) != "/":
+            os.chmod(d, os.stat(d).st_mode | 0o001)
+            d = d.parent
+    subprocess.run(_as_postgres([str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"]),
+                   check=True, stdout=subprocess.DEVNULL)
+    port = free_port()
+    proc = ManagedProcess("postgres", _as_postgres([
+        str(PG_BIN / "postgres"), "-D", str(data), "-p", str(port), "-k", str(workdir), "-c", "listen_addresses=127.0.0.1",
+        "-c", "max_connections=50"]), workdir / "postgres.log").start()
+    dsn = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+
+    def ready() -> bool:
+        return subprocess.run([str(PG_BIN / "pg_isready"), "-h", "127.0.0.1", "-p", str(port)],
+                              stdout=subprocess.DEVNULL).returncode == 0
+
+    wait_until(ready, 30, "postgres ready", proc)
+    return proc, dsn
+
+
+def start_ingest(workdir: Path, dsn: str) -> tuple[ManagedProcess, str]:
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": f"{REPO}:{REPO / 'gen'}", "GRPC_HOST": "127.0.0.1", "GRPC_PORT": str(port),
+           "TIMESCALEDB_URL": dsn, "LOG_LEVEL": "WARNING", "OTEL_SDK_DISABLED": "true"}
+    proc = ManagedProcess("ingest", [sys.executable, "-m", "services.ingest"], workdir / "ingest.log",
+                          env=env, cwd=REPO).start()
+    addr = f"127.0.0.1:{port}"
+    from tests.harness import check_health
+
+    wait_until(lambda: check_health(addr, "banhammer.ingest.v1.IngestService") == "SERVING", 60, "ingest SERVING", proc)
+    return proc, addr
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+# --- workload --------------------------------------------------------------------------------
+class Rows:
+    """Deterministic actions: player i % players, event ids unique per run and prefix."""
+
+    def __init__(self, prefix: str, players: int) -> None:
+        self.prefix, self.players = prefix, players
+
+    def action(self, i: int) -> common_pb2.PlayerAction:
+        return common_pb2.PlayerAction(player_id=f"{self.prefix}-p{i % self.players}", action_type=TYPES[i % 4],
+                                       value=float(i % 97), event_id=f"e{i}")
+
+    def batch(self, start: int, n: int) -> list[common_pb2.PlayerAction]:
+        return [self.action(i) for i in range(start, start + n)]
+
+    def records(self, start: int, n: int, now) -> list[tuple]:
+        return [(now, f"{self.prefix}-p{i % self.players}", TYPES[i % 4], float(i % 97), None, f"e{i}")
+                for i in range(start, start + n)]
+
+
+async def count_rows(dsn: str, prefix: str) -> int:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await conn.fetchval("SELECT count(*) FROM player_actions_ts WHERE player_id LIKE $1", prefix + "-%")
+    finally:
+        await conn.close()
+
+
+async def bench_copy(dsn: str, total: int, batch: int, prefix: str) -> dict:
+    """The ceiling: asyncpg COPY of the same rows straight into player_actions_ts (2 connections)."""
+    from datetime import datetime, timezone
+
+    rows = Rows(prefix, 100_000)
+    now = datetime.now(timezone.utc)
+    pool = await asyncpg.create_pool(dsn, min_size=2, max_size=2)
+    cols = ("time", "player_id", "action_type", "value", "metadata", "event_id")
+    chunks = [rows.records(s, min(batch, total - s), now) for s in range(0, total, batch)]
+    started = time.perf_counter()
+
+    async def copy(chunk):
+        async with pool.acquire() as conn:
+            await conn.copy_records_to_table("player_actions_ts", records=chunk, columns=cols)
+
+    queue = list(chunks)
+
+    async def worker():
+        while queue:
+            await copy(queue.pop())
+
+    await asyncio.gather(worker(), worker())
+    elapsed = time.perf_counter() - started
+    await pool.close()
+    return {"rows": total, "seconds": elapsed, "rows_per_s": total / elapsed}
+
+
+async def bench_unary(addr: str, total: int, concurrency: int, prefix: str) -> dict:
+    rows = Rows(prefix, 100_000)
+    async with grpc.aio.insecure_channel(addr) as channel:
+        stub = ingest_pb2_grpc.IngestServiceStub(channel)
+        requests = [ingest_pb2.RecordActionRequest(action=rows.action(i)) for i in range(total)]
+        it = iter(requests)
+        started = time.perf_counter()
+
+        async def worker():
+            for req in it:
+                await stub.RecordAction(req)
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    return {"calls": total, "concurrency": concurrency, "seconds": elapsed, "rows_per_s": total / elapsed}
+
+
+async def bench_batches(addr: str, total: int, batch: int, concurrency: int, prefix: str) -> dict:
+    rows = Rows(prefix, 100_000)
+    requests = [ingest_pb2.RecordActionsRequest(actions=rows.batch(s, min(batch, total - s)))
+                for s in range(0, total, batch)]
+    async with grpc.aio.insecure_channel(addr) as channel:
+        stub = ingest_pb2_grpc.IngestServiceStub(channel)
+        it = iter(requests)
+        started = time.perf_counter()
+
+        async def worker():
+            for req in it:
+                while True:
+                    try:
+                        await stub.RecordActions(req)
+                        break
+                    except grpc.aio.AioRpcError as exc:
+                        if exc.code() != grpc.StatusCode.RESOURCE_EXHAUSTED:
+                            raise
+                        await asyncio.sleep(0.05)
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    return {"rows": total, "batch": batch, "concurrency": concurrency, "seconds": elapsed, "rows_per_s": total / elapsed}
+
+
+async def stream(addr: str, rows: Rows, start: int, total: int, batch: int, streams: int = 2) -> float:
+    """Send ``total`` actions over ``streams`` streams; returns seconds until every batch is acked."""
+    per = [(s, min(batch, start + total - s)) for s in range(start, start + total, batch)]
+    shards = [per[i::streams] for i in range(streams)]
+    async with grpc.aio.insecure_channel(addr) as channel:
+        stub = ingest_pb2_grpc.IngestServiceStub(channel)
+        started = time.perf_counter()
+
+        async def one(shard):
+            pending = {s: ingest_pb2.StreamActionsRequest(sequence=s, actions=rows.batch(s, n)) for s, n in shard}
+            while pending:
+                async for ack in stub.StreamActions(iter(list(pending.values()))):
+                    if not ack.HasField("error"):
+                        pending.pop(ack.sequence, None)
+
+        await asyncio.gather(*(one(s) for s in shards))
+        return time.perf_counter() - started
+
+
+async def bench_seed(addr: str) -> dict:
+    """The seed's performance test: 1000 sequential calls with its exact body."""
+    body = common_pb2.PlayerAction(player_id="test_player_1", action_type="reward_collection", value=100.0)
+    async with grpc.aio.insecure_channel(addr) as channel:
+        stub = ingest_pb2_grpc.IngestServiceStub(channel)
+        await stub.RecordAction(ingest_pb2.RecordActionRequest(action=body))  # connect first
+        started = time.perf_counter()
+        for _ in range(1000):
+            await stub.RecordAction(ingest_pb2.RecordActionRequest(action=body))
+        return {"calls": 1000, "seconds": time.perf_counter() - started}
+
+
+async def run(args) -> dict:
+    quick = args.quick
+    n = 50_000 if quick else 300_000
+    unary_n = 5_000 if quick else 30_000
+    million = 100_000 if quick else 1_000_000
+    workdir = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
+    pg, dsn = start_postgres(workdir)
+    ingest = None
+    try:
+        await run_migrations(dsn, 7)
+        ingest, addr = start_ingest(workdir, dsn)
+        out: dict = {"quick": quick, "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+                     "store": "PostgreSQL 15 (plain: partitions + rollup tables maintained by the writer)",
+                     "path": "direct to the service port (no Envoy)"}
+        out["rss_mb_idle"] = rss_mb(ingest.pid)
+        res = {}
+        for batch in (1_000, 10_000):
+            res[f"copy_{batch}"] = await bench_copy(dsn, n, batch, f"copy{batch}")
+            secs = await stream(addr, Rows(f"stream{batch}", 100_000), 0, n, batch)
+            assert await count_rows(dsn, f"stream{batch}") == n
+            res[f"stream_{batch}"] = {"rows": n, "batch": batch, "streams": 2, "seconds": secs, "rows_per_s": n / secs}
+        res["batch_1000"] = await bench_batches(addr, n, 1_000, 4, "batch")
+        assert await count_rows(dsn, "batch") == n
+        res["unary"] = await bench_unary(addr, unary_n, 64, "unary")
+        assert await count_rows(dsn, "unary") == unary_n
+        res["seed_1000_sequential"] = await bench_seed(addr)
+        out["throughput"] = res
+        ceiling = res["copy_1000"]["rows_per_s"]
+        out["ratios_to_copy_1000"] = {k: round(v["rows_per_s"] / ceiling, 3) for k, v in res.items() if "rows_per_s" in v}
+        out["ratio_stream_10000_to_copy_10000"] = round(res["stream_10000"]["rows_per_s"] / res["copy_10000"]["rows_per_s"], 3)
+
+        # RSS: one action per distinct player, checkpoints at 10k, 100k, 1M players.
+        rows = Rows("mem", million)
+        sent, rss = 0, {}
+        for mark in (10_000, 100_000, 1_000_000):
+            if mark > million:
+                break
+            await stream(addr, rows, sent, mark - sent, 5_000)
+            sent = mark
+            rss[str(mark)] = round(rss_mb(ingest.pid), 1)
+        out["rss_mb_after_players"] = rss
+        return out
+    finally:
+        if ingest is not None:
+            ingest.stop()
+        pg.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def table(out: dict) -> str:
+    lines = [f"{'mode':<24}{'rows':>10}{'seconds':>10}{'rows/s':>12}{'vs COPY':>9}"]
+    ratios = out["ratios_to_copy_1000"]
+    for k, v in out["throughput"].items():
+        if "rows_per_s" in v:
+            lines.append(f"{k:<24}{v.get('rows', v.get('calls')):>10}{v['seconds']:>10.2f}{v['rows_per_s']:>12,.0f}"
+                         f"{ratios[k]:>9.2f}")
+    seed = out["throughput"]["seed_1000_sequential"]
+    lines.append(f"seed: 1000 sequential RecordAction calls in {seed['seconds']:.2f} s")
+    lines.append(f"stream(10k batches) / COPY(10k batches) = {out['ratio_stream_10000_to_copy_10000']:.2f}")
+    lines.append(f"ingest RSS MB: idle {out['rss_mb_idle']:.1f}, after players {out['rss_mb_after_players']}")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small run (a minute or two)")
+    args = parser.parse_args()
+    out = asyncio.run(run(args))
+    print(table(out))
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(out, indent=2) + "\n")
+    print(f"wrote {RESULTS.relative_to(REPO)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,145 @@
+"""Player actions: the limits from banhammer.common.v1.PlayerAction, and batch validation.
+
+A batch is validated whole before anything is queued, so one bad item rejects the batch and
+nothing of it is written. Field paths name the item: ``actions[3].value``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any, NamedTuple
+
+from services.runtime.errors import FieldViolation, InvalidArgument
+
+PLAYER_ID_MAX = 128
+ACTION_TYPE_MAX = 64
+EVENT_ID_MAX = 64
+METADATA_MAX_BYTES = 4096
+METADATA_MAX_DEPTH = 8
+BATCH_MAX = 10_000
+_ESCAPED_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")  # json.dumps writes U+0000 as \u0000
+_MAX_REPORTED = 50  # field violations reported per rejected batch
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+class RawAction(NamedTuple):
+    """An action as decoded from the wire, not yet validated."""
+
+    player_id: str
+    action_type: str
+    value: float
+    metadata: Any  # JSON-like Python value (dict), or None when absent; TooDeep when over the limit
+    time_us: int | None  # microseconds since the epoch; None: server receive time
+    event_id: str
+
+
+class Row(NamedTuple):
+    """A validated action, in player_actions_ts column order."""
+
+    time: datetime
+    player_id: str
+    action_type: str
+    value: float
+    metadata: str | None  # serialized JSON
+    event_id: str | None
+
+
+class TooDeep:
+    """Stands in for metadata nested beyond METADATA_MAX_DEPTH (the decoder stops there)."""
+
+
+@dataclass(frozen=True)
+class TimeWindow:
+    late_us: int
+    future_us: int
+
+    @classmethod
+    def of_seconds(cls, late: float, future: float) -> "TimeWindow":
+        return cls(int(late * 1e6), int(future * 1e6))
+
+
+def now_us() -> int:
+    return int(datetime.now(timezone.utc).timestamp() * 1_000_000)
+
+
+def from_us(us: int) -> datetime:
+    return EPOCH + timedelta(microseconds=us)
+
+
+def _text(value: str, limit: int, field: str, out: list[FieldViolation], required: bool) -> None:
+    if not value:
+        if required:
+            out.append(FieldViolation(field, "must not be empty"))
+        return
+    if len(value) > limit or len(value.encode()) > limit:
+        out.append(FieldViolation(field, f"must be at most {limit} bytes"))
+    elif "\x00" in value:
+        out.append(FieldViolation(field, "must not contain NUL characters"))
+
+
+def _metadata(meta: Any, field: str, out: list[FieldViolation]) -> str | None:
+    if meta is None:
+        return None
+    if isinstance(meta, TooDeep):
+        out.append(FieldViolation(field, f"nesting depth must be at most {METADATA_MAX_DEPTH}"))
+        return None
+    try:
+        text = json.dumps(meta, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+    except ValueError:
+        out.append(FieldViolation(field, "numbers must be finite (NaN and Infinity are not JSON)"))
+        return None
+    if len(text.encode()) > METADATA_MAX_BYTES:
+        out.append(FieldViolation(field, f"serialized JSON must be at most {METADATA_MAX_BYTES} bytes"))
+        return None
+    if "\\u0000" in text and _ESCAPED_NUL.search(text):  # jsonb cannot store U+0000
+        out.append(FieldViolation(field, "must not contain NUL characters"))
+        return None
+    return text
+
+
+def validate(items: list[RawAction], window: TimeWindow, prefix: str = "actions",
+             indexed: bool = True, now: int | None = None) -> list[Row]:
+    """Validate a batch; returns the rows to store or raises InvalidArgument naming every bad field."""
+    if not items:
+        raise InvalidArgument.field(prefix, "must contain at least one action")
+    if len(items) > BATCH_MAX:
+        raise InvalidArgument.field(prefix, f"must contain at most {BATCH_MAX} actions")
+    now = now_us() if now is None else now
+    oldest, newest = now - window.late_us, now + window.future_us
+    received = from_us(now)
+    rows: list[Row] = []
+    bad: list[FieldViolation] = []
+    for i, a in enumerate(items):
+        p = f"{prefix}[{i}]" if indexed else prefix
+        before = len(bad)
+        _text(a.player_id, PLAYER_ID_MAX, f"{p}.player_id", bad, True)
+        _text(a.action_type, ACTION_TYPE_MAX, f"{p}.action_type", bad, True)
+        _text(a.event_id, EVENT_ID_MAX, f"{p}.event_id", bad, False)
+        if not math.isfinite(a.value):
+            bad.append(FieldViolation(f"{p}.value", "must be finite (NaN and Infinity are rejected)"))
+        if a.time_us is None:
+            at = received
+        elif a.time_us < oldest:
+            bad.append(FieldViolation(f"{p}.time", f"is older than the late limit ({window.late_us / 1e6:g} s)"))
+        elif a.time_us > newest:
+            bad.append(FieldViolation(f"{p}.time", f"is ahead of server time by more than {window.future_us / 1e6:g} s"))
+        else:
+            at = from_us(a.time_us)
+        meta = _metadata(a.metadata, f"{p}.metadata", bad)
+        if len(bad) >= _MAX_REPORTED:
+            break
+        if len(bad) == before:
+            rows.append(Row(at, a.player_id, a.action_type, float(a.value), meta, a.event_id or None))
+    if bad:
+        raise InvalidArgument(bad[:_MAX_REPORTED])
+    return rows
+
+
+def row_bytes(row: Row) -> int:
+    """Rough memory cost of a queued row, for the queue's byte bound."""
+    return 200 + len(row.player_id) + len(row.action_type) + len(row.metadata or "") + len(row.event_id or "")
