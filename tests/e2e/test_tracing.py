@@ -79,11 +79,15 @@ def test_a_login_is_one_trace_across_gateway_services_and_stores(traced_stack):
     assert response.session_token
 
     def complete():
+        # Envoy and each service export in their own batches: wait for every span the test names.
         spans = receiver.spans(trace_id)
         names = {(s.service, s.name, s.kind) for s in spans}
-        return (("banhammer-session", "/banhammer.session.v1.SessionService/CreateSession", SERVER) in names
-                and any(s.service == "banhammer-gateway" for s in spans)
-                and any(s.service == "banhammer-session" and s.kind == CLIENT and "/" not in s.name for s in spans))
+        return ({("banhammer-energy", "/banhammer.energy.v1.UserService/Authenticate", SERVER),
+                 ("banhammer-energy", "/banhammer.session.v1.SessionService/CreateSession", CLIENT),
+                 ("banhammer-session", "/banhammer.session.v1.SessionService/CreateSession", SERVER)} <= names
+                and any(s.service == "banhammer-gateway" and s.parent_span_id == client_span for s in spans)
+                and any(s.service == "banhammer-session" and s.kind == CLIENT and not s.name.startswith("/") for s in spans)
+                and any(s.service == "banhammer-energy" and s.kind == CLIENT and not s.name.startswith("/") for s in spans))
 
     deadline = time.monotonic() + 30
     while not complete() and time.monotonic() < deadline:

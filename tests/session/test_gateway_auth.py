@@ -99,7 +99,7 @@ async def test_rate_limit_per_caller_with_retry_hint(channel):
         return rls.ShouldRateLimit(rls_pb2.RateLimitRequest(domain="banhammer", hits_addend=1, descriptors=[
             {"entries": [{"key": "caller", "value": caller}, {"key": "role", "value": role}]}]))
 
-    # Default user limit is 20/s: concurrent calls from one caller get exactly 20 through.
+    # The fixture gives users 20 calls a minute: concurrent calls from one caller get exactly 20 through.
     results = await asyncio.gather(*(ask("gw-rl-user") for _ in range(40)))
     over = [r for r in results if r.overall_code == rls_pb2.RateLimitResponse.OVER_LIMIT]
     assert len(results) - len(over) == 20
