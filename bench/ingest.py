@@ -6,7 +6,8 @@ the service's RSS after actions from 10k .. 1M distinct players.
 
 Starts its own PostgreSQL 15 (plain: no TimescaleDB on this machine, so the writer also maintains
 the rollup tables) and the ingest service as a separate process (its RSS is read from /proc).
-Calls go straight to the service port, not through Envoy. Prints a table and writes
+Unary calls are measured direct to the service port and through Envoy (auth off; when an Envoy
+binary is found), from one client process and from two. Prints a table and writes
 bench/results/ingest.json.
 """
 
@@ -46,6 +47,14 @@ def _as_postgres(argv: list[str]) -> list[str]:
     return ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "--", *argv]
 
 
+# The seed's own server tuning (its scaling guide), scaled to this machine; the same server serves
+# the COPY baseline and the service, so ratios stay fair. Durability is untouched: fsync and
+# synchronous_commit stay on.
+TUNING = [f"-c{k}={v}" for k, v in {
+    "shared_buffers": "512MB", "wal_buffers": "16MB", "max_wal_size": "4GB",
+    "checkpoint_completion_target": "0.9", "random_page_cost": "1.1"}.items()]
+
+
 def start_postgres(workdir: Path) -> tuple[ManagedProcess, str]:
     data = workdir / "pgdata"
     if os.getuid() == 0:
@@ -60,7 +69,7 @@ def start_postgres(workdir: Path) -> tuple[ManagedProcess, str]:
     port = free_port()
     proc = ManagedProcess("postgres", _as_postgres([
         str(PG_BIN / "postgres"), "-D", str(data), "-p", str(port), "-k", str(workdir), "-c", "listen_addresses=127.0.0.1",
-        "-c", "max_connections=50"]), workdir / "postgres.log").start()
+        "-c", "max_connections=50", *TUNING]), workdir / "postgres.log").start()
     dsn = f"postgresql://postgres@127.0.0.1:{port}/postgres"
 
     def ready() -> bool:
@@ -82,6 +91,15 @@ def start_ingest(workdir: Path, dsn: str) -> tuple[ManagedProcess, str]:
 
     wait_until(lambda: check_health(addr, "banhammer.ingest.v1.IngestService") == "SERVING", 60, "ingest SERVING", proc)
     return proc, addr
+
+
+def start_envoy(workdir: Path, ingest_addr: str):
+    """Envoy in front of the service (auth off: no session service here), or None without Envoy."""
+    from tests.harness.envoy import EnvoyGateway, envoy_binary
+
+    if envoy_binary() is None:
+        return None
+    return EnvoyGateway(workdir / "envoy", {"ingest": ingest_addr}, auth=False).start()
 
 
 def rss_mb(pid: int) -> float:
@@ -162,6 +180,46 @@ async def bench_unary(addr: str, total: int, concurrency: int, prefix: str) -> d
     return {"calls": total, "concurrency": concurrency, "seconds": elapsed, "rows_per_s": total / elapsed}
 
 
+def _unary_worker(addr: str, prefix: str, start: int, n: int, concurrency: int, barrier, results) -> None:
+    async def go() -> float:
+        rows = Rows(prefix, 100_000)
+        async with grpc.aio.insecure_channel(addr) as channel:
+            stub = ingest_pb2_grpc.IngestServiceStub(channel)
+            await channel.channel_ready()
+            requests = iter([ingest_pb2.RecordActionRequest(action=rows.action(i)) for i in range(start, start + n)])
+            barrier.wait()
+            started = time.perf_counter()
+
+            async def worker():
+                for req in requests:
+                    await stub.RecordAction(req)
+
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
+            return time.perf_counter() - started
+
+    results.put(asyncio.run(go()))
+
+
+def bench_unary_processes(addr: str, total: int, processes: int, concurrency: int, prefix: str) -> dict:
+    """Unary calls from several client processes (one Python client cannot saturate the service:
+    it spends as much CPU per call as the server); throughput = calls / slowest process's time."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    barrier, results = ctx.Barrier(processes), ctx.Queue()
+    per = total // processes
+    procs = [ctx.Process(target=_unary_worker, args=(addr, prefix, i * per, per, concurrency, barrier, results))
+             for i in range(processes)]
+    for p in procs:
+        p.start()
+    elapsed = max(results.get(timeout=600) for _ in procs)
+    for p in procs:
+        p.join()
+    calls = per * processes
+    return {"calls": calls, "processes": processes, "concurrency": concurrency * processes, "seconds": elapsed,
+            "rows_per_s": calls / elapsed}
+
+
 async def bench_batches(addr: str, total: int, batch: int, concurrency: int, prefix: str) -> dict:
     rows = Rows(prefix, 100_000)
     requests = [ingest_pb2.RecordActionsRequest(actions=rows.batch(s, min(batch, total - s)))
@@ -225,13 +283,15 @@ async def run(args) -> dict:
     million = 100_000 if quick else 1_000_000
     workdir = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
     pg, dsn = start_postgres(workdir)
-    ingest = None
+    ingest = envoy = None
     try:
         await run_migrations(dsn, 7)
         ingest, addr = start_ingest(workdir, dsn)
+        envoy = start_envoy(workdir, addr)
         out: dict = {"quick": quick, "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
                      "store": "PostgreSQL 15 (plain: partitions + rollup tables maintained by the writer)",
-                     "path": "direct to the service port (no Envoy)"}
+                     "path": "direct to the service port; *_envoy rows through Envoy (auth off)" if envoy
+                     else "direct to the service port (no Envoy binary found)"}
         out["rss_mb_idle"] = rss_mb(ingest.pid)
         res = {}
         for batch in (1_000, 10_000):
@@ -243,7 +303,15 @@ async def run(args) -> dict:
         assert await count_rows(dsn, "batch") == n
         res["unary"] = await bench_unary(addr, unary_n, 64, "unary")
         assert await count_rows(dsn, "unary") == unary_n
+        res["unary_2proc"] = bench_unary_processes(addr, unary_n, 2, 32, "unary2p")
+        assert await count_rows(dsn, "unary2p") == res["unary_2proc"]["calls"]
         res["seed_1000_sequential"] = await bench_seed(addr)
+        if envoy is not None:  # the same, through the gateway (JSON-less gRPC route, auth off)
+            res["unary_envoy"] = await bench_unary(envoy.addr, unary_n, 64, "unaryenv")
+            assert await count_rows(dsn, "unaryenv") == unary_n
+            res["unary_envoy_2proc"] = bench_unary_processes(envoy.addr, unary_n, 2, 32, "unaryenv2p")
+            assert await count_rows(dsn, "unaryenv2p") == res["unary_envoy_2proc"]["calls"]
+            res["seed_1000_sequential_envoy"] = await bench_seed(envoy.addr)
         out["throughput"] = res
         ceiling = res["copy_1000"]["rows_per_s"]
         out["ratios_to_copy_1000"] = {k: round(v["rows_per_s"] / ceiling, 3) for k, v in res.items() if "rows_per_s" in v}
@@ -261,6 +329,8 @@ async def run(args) -> dict:
         out["rss_mb_after_players"] = rss
         return out
     finally:
+        if envoy is not None:
+            envoy.stop()
         if ingest is not None:
             ingest.stop()
         pg.stop()
@@ -274,8 +344,9 @@ def table(out: dict) -> str:
         if "rows_per_s" in v:
             lines.append(f"{k:<24}{v.get('rows', v.get('calls')):>10}{v['seconds']:>10.2f}{v['rows_per_s']:>12,.0f}"
                          f"{ratios[k]:>9.2f}")
-    seed = out["throughput"]["seed_1000_sequential"]
-    lines.append(f"seed: 1000 sequential RecordAction calls in {seed['seconds']:.2f} s")
+    for key in ("seed_1000_sequential", "seed_1000_sequential_envoy"):
+        if key in out["throughput"]:
+            lines.append(f"{key}: 1000 sequential RecordAction calls in {out['throughput'][key]['seconds']:.2f} s")
     lines.append(f"stream(10k batches) / COPY(10k batches) = {out['ratio_stream_10000_to_copy_10000']:.2f}")
     lines.append(f"ingest RSS MB: idle {out['rss_mb_idle']:.1f}, after players {out['rss_mb_after_players']}")
     return "\n".join(lines)

@@ -75,8 +75,12 @@ class Detector:
             if base is None or population < c.min_population:
                 return []
             limit_rate = base / c.baseline_window * c.multiplier  # actions per second
+            # Never below ``multiplier`` actions: when the window is much shorter than the baseline
+            # window (5 min vs 1 h), the scaled limit falls under one action, and a single action
+            # then "exceeded" it — every active player was flagged (and each flag cost writes).
+            limit = max(limit_rate * c.window, c.multiplier)
             hits = await sql.window_hits(conn, "count", list(ends), list(ends.values()), action_type,
-                                         c.window, limit_rate * c.window)
+                                         c.window, limit)
             return [_found(rule, h, c.window, player_rate=round(h.n / c.window, 6),
                            percentile=c.percentile, percentile_rate=round(base / c.baseline_window, 6),
                            multiplier=c.multiplier, population=population, count=h.n) for h in hits]
@@ -134,7 +138,7 @@ class DetectionQueue:
     unboundedly behind and never silently skips committed actions.
     """
 
-    def __init__(self, detector: Detector, max_entries: int = 50_000) -> None:
+    def __init__(self, detector: Detector, max_entries: int = 20_000) -> None:
         self.detector = detector
         self.max_entries = max_entries
         self._items: list[Touched] = []

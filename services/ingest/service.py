@@ -70,10 +70,17 @@ class Ingest(Service):
     async def record(self, items: list[RawAction], prefix: str = "actions",
                      indexed: bool = True) -> tuple[list[Row], int]:
         """Validate a batch and wait for its commit; returns its rows and how many were duplicates."""
-        rows = validate(items, self.window, prefix=prefix, indexed=indexed)
+        rows = self.validate(items, prefix=prefix, indexed=indexed)
+        return rows, await self.submit(rows)
+
+    def validate(self, items: list[RawAction], prefix: str = "actions", indexed: bool = True) -> list[Row]:
+        return validate(items, self.window, prefix=prefix, indexed=indexed)
+
+    async def submit(self, rows: list[Row]) -> int:
+        """Wait for the commit of validated rows; returns how many were duplicates."""
         if self.writer is None:
             raise Unavailable("ingest is starting (database not ready)", retry_after=1.0)
-        return rows, await self.writer.submit(rows)
+        return await self.writer.submit(rows)
 
     async def _commit(self, batches: Sequence[Sequence[Row]]):
         result = await self.store.write(batches, want_touched=bool(self.detector and self.detector.rules))

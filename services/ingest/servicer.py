@@ -141,34 +141,53 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         return ingest_pb2.RecordActionsResponse(accepted_count=len(rows) - duplicates, duplicate_count=duplicates)
 
     async def StreamActions(self, request_iterator, context):
-        """Batches are committed concurrently (up to the in-flight limit); acks go out as they commit."""
+        """Batches are committed concurrently (up to the in-flight limits); acks go out as they commit.
+
+        In flight is bounded by batches and by actions: a stream stops reading (HTTP/2 flow
+        control pushes back on the client) instead of holding many large decoded batches, which is
+        what kept the service's memory growing with load rather than staying flat."""
         out: asyncio.Queue = asyncio.Queue()
         slots = asyncio.Semaphore(self.ingest.conf.stream_max_inflight)
-        inflight = 0
+        max_rows = self.ingest.conf.stream_max_inflight_rows
+        room = asyncio.Condition()
+        inflight = inflight_rows = 0
         tasks: set[asyncio.Task] = set()  # strong references: the loop only keeps weak ones
 
         async def one(seq: int, raws: list[RawAction]) -> None:
-            nonlocal inflight
+            nonlocal inflight, inflight_rows
+            n = len(raws)
             try:
-                rows, dup = await self.ingest.record(raws)
+                rows = self.ingest.validate(raws)
+                del raws  # only the validated rows wait for the commit
+                dup = await self.ingest.submit(rows)
                 reply: Any = ingest_pb2.StreamActionsResponse(sequence=seq, accepted_count=len(rows) - dup,
                                                               duplicate_count=dup)
+                del rows
             except (InvalidArgument, ResourceExhausted) as exc:  # this batch only; the stream goes on
                 reply = ingest_pb2.StreamActionsResponse(sequence=seq, error=status_for(exc))
             except BaseException as exc:  # noqa: BLE001 - stream-level failure, raised below
                 reply = exc
             finally:
                 slots.release()
+                async with room:
+                    inflight_rows -= n
+                    room.notify_all()
             inflight -= 1
             out.put_nowait(reply)
 
         async def read() -> None:
-            nonlocal inflight
+            nonlocal inflight, inflight_rows
             try:
                 async for req in request_iterator:
                     await slots.acquire()  # stop reading (HTTP/2 flow control) while too much is in flight
+                    async with room:  # one batch may always go, however large
+                        await room.wait_for(lambda: inflight_rows == 0 or inflight_rows + len(req.actions) <= max_rows)
+                        inflight_rows += len(req.actions)
                     inflight += 1
-                    task = asyncio.create_task(one(req.sequence, [_raw(a) for a in req.actions]))
+                    raws = [_raw(a) for a in req.actions]
+                    seq, req = req.sequence, None  # the decoded copy is all that is needed from here
+                    task = asyncio.create_task(one(seq, raws))
+                    del raws
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)
                 out.put_nowait(_END)

@@ -112,3 +112,17 @@ async def test_baseline_rule_compares_with_the_population(stub, db):
     assert evidence["count"] == 20 and evidence["population"] >= 27 and evidence["percentile"] == 90
     assert abs(evidence["percentile_rate"] - 2 / 3600) < 1e-6
     assert await violations(db, busy) == []
+
+
+async def test_baseline_rule_short_window_needs_more_than_multiplier_actions(stub, db):
+    """p90 = 1 action per hour, scaled to a 60 s window x2 is 0.03 actions: without a floor a single
+    action "exceeds" it and every active player is flagged. The floor is ``multiplier`` (2) actions."""
+    population = [player("short") for _ in range(25)]
+    await send_and_settle(stub, db, [action(p, "t_short") for p in population])
+    assert await db.fetchval("SELECT count(*) FROM violations_ts WHERE player_id = ANY($1)", population) == 0
+    cheat, busy = player(), player()
+    await send_and_settle(stub, db, [action(cheat, "t_short") for _ in range(3)]
+                          + [action(busy, "t_short") for _ in range(2)])
+    [v] = await violations(db, cheat, "t_short")
+    assert json.loads(v["evidence"])["count"] == 3
+    assert await violations(db, busy) == []

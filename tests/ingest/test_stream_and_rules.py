@@ -55,11 +55,11 @@ async def test_list_and_get_rules(stub):
     assert [r.name for r in first.rules] == ["t_ban", "t_baseline", "t_impossible"]
     assert first.next_page_token
     rest = await stub.ListRules(ingest_pb2.ListRulesRequest(page_size=3, page_token=first.next_page_token))
-    assert [r.name for r in rest.rules] == ["t_max", "t_rate", "t_sum"]
+    assert [r.name for r in rest.rules] == ["t_max", "t_rate", "t_short"]
     last = await stub.ListRules(ingest_pb2.ListRulesRequest(page_size=3, page_token=rest.next_page_token))
-    assert [r.name for r in last.rules] == ["z_sentinel"] and last.next_page_token == ""
+    assert [r.name for r in last.rules] == ["t_sum", "z_sentinel"] and last.next_page_token == ""
     everything = await stub.ListRules(ingest_pb2.ListRulesRequest(include_disabled=True))
-    assert "t_disabled" in [r.name for r in everything.rules] and len(everything.rules) == 8
+    assert "t_disabled" in [r.name for r in everything.rules] and len(everything.rules) == 9
 
     with pytest.raises(grpc.aio.AioRpcError) as err:  # token bound to include_disabled=false
         await stub.ListRules(ingest_pb2.ListRulesRequest(page_token=first.next_page_token, include_disabled=True))

@@ -32,7 +32,7 @@ kept AS (SELECT * FROM input)"""
 
 _CLAIM = """
 firsts AS (
-    SELECT DISTINCT ON (player_id COLLATE "C", event_id COLLATE "C") ord, player_id, event_id, time
+    SELECT DISTINCT ON (player_id COLLATE "C", event_id COLLATE "C") *
     FROM input WHERE event_id IS NOT NULL
     ORDER BY player_id COLLATE "C", event_id COLLATE "C", ord
 ), claimed AS (
@@ -41,11 +41,9 @@ firsts AS (
     ON CONFLICT DO NOTHING
     RETURNING player_id, event_id
 ), kept AS (
-    SELECT i.* FROM input i WHERE i.event_id IS NULL
+    SELECT * FROM input WHERE event_id IS NULL
     UNION ALL
-    SELECT i.* FROM firsts f
-    JOIN claimed c ON c.player_id = f.player_id AND c.event_id = f.event_id
-    JOIN input i ON i.ord = f.ord
+    SELECT f.* FROM firsts f JOIN claimed c ON c.player_id = f.player_id AND c.event_id = f.event_id
 )"""
 
 _RAW = """
@@ -54,23 +52,35 @@ raw AS (
     SELECT time, player_id, action_type, value, metadata::jsonb, event_id FROM kept
 )"""
 
+# Kept rows are aggregated once per (minute, player, action type); the hourly rollup, the summary
+# and the detector's per-player result are all derived from that (usually much smaller) set
+# instead of re-aggregating ``kept``. Buckets are UTC whatever the session's TimeZone (a zone with
+# a half-hour offset would otherwise shift the hourly buckets the query service reads as UTC).
+_PER_MINUTE = """
+per_minute AS (
+    SELECT date_trunc('minute', time, 'UTC') AS bucket, player_id, action_type, count(*) AS actions,
+           sum(value) AS value_sum, max(value) AS value_max, min(value) AS value_min,
+           min(time) AS first_time, max(time) AS last_time
+    FROM kept GROUP BY 1, 2, 3
+)"""
+
 _ROLLUP = """
 {name} AS (
     INSERT INTO {table} AS r (bucket, player_id, action_type, actions, value_sum, value_max)
-    SELECT date_trunc('{unit}', time), player_id, action_type, count(*), sum(value), max(value)
-    FROM kept GROUP BY 1, 2, 3 ORDER BY 1, player_id COLLATE "C", action_type COLLATE "C"
+    SELECT {bucket}, player_id, action_type, sum(actions), sum(value_sum), max(value_max)
+    FROM per_minute GROUP BY 1, 2, 3 ORDER BY 1, player_id COLLATE "C", action_type COLLATE "C"
     ON CONFLICT (bucket, player_id, action_type) DO UPDATE SET
         actions = r.actions + EXCLUDED.actions,
         value_sum = r.value_sum + EXCLUDED.value_sum,
         value_max = greatest(r.value_max, EXCLUDED.value_max)
 )"""
-_ROLLUPS = ",".join([_ROLLUP.format(name="minutes", table="action_stats_1min", unit="minute"),
-                     _ROLLUP.format(name="hours", table="action_stats_1h", unit="hour")])
+_ROLLUPS = ",".join([_ROLLUP.format(name="minutes", table="action_stats_1min", bucket="bucket"),
+                     _ROLLUP.format(name="hours", table="action_stats_1h", bucket="date_trunc('hour', bucket, 'UTC')")])
 
 _SUMMARY = """
 summary AS (
     INSERT INTO player_summary AS p (player_id, first_seen, last_seen, action_count, updated_at)
-    SELECT player_id, min(time), max(time), count(*), now() FROM kept
+    SELECT player_id, min(first_time), max(last_time), sum(actions), now() FROM per_minute
     GROUP BY player_id ORDER BY player_id COLLATE "C"
     ON CONFLICT (player_id) DO UPDATE SET
         first_seen = least(p.first_seen, EXCLUDED.first_seen),
@@ -82,15 +92,15 @@ summary AS (
 # Rows with batch NULL: what the detector needs, one per (player, action type).
 # Rows with batch set: how many of that batch's actions were kept.
 _RESULT = """
-SELECT NULL::int AS batch, count(*) AS n, player_id, action_type, min(time) AS first_time, max(time) AS last_time,
-       min(value) AS min_value, max(value) AS max_value
-FROM kept WHERE $8 GROUP BY player_id, action_type
+SELECT NULL::int AS batch, sum(actions)::bigint AS n, player_id, action_type, min(first_time) AS first_time,
+       max(last_time) AS last_time, min(value_min) AS min_value, max(value_max) AS max_value
+FROM per_minute WHERE $8 GROUP BY player_id, action_type
 UNION ALL
 SELECT batch, count(*), NULL, NULL, NULL, NULL, NULL, NULL FROM kept GROUP BY batch"""
 
 
 def statement(*, claim: bool, rollups: bool) -> str:
-    ctes = [_INPUT, _CLAIM if claim else _KEEP_ALL, _RAW, *([_ROLLUPS] if rollups else []), _SUMMARY]
+    ctes = [_INPUT, _CLAIM if claim else _KEEP_ALL, _RAW, _PER_MINUTE, *([_ROLLUPS] if rollups else []), _SUMMARY]
     return "WITH" + ",".join(ctes) + _RESULT
 
 
