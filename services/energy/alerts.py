@@ -14,9 +14,9 @@ import logging
 import math
 import time
 
-from services.runtime import FailedPrecondition, NotFound
+from services.runtime import FailedPrecondition, NotFound, pagination
 
-from . import alerting, forecasting, pagination
+from . import alerting, forecasting
 from .influx.client import InfluxRejected, InfluxUnavailable, quote_literal
 from .models import ABOVE, ACKNOWLEDGED, BELOW, CLEARED, FIRING, Alert, AlertRule, Page
 from .sensor_query import SensorQueries
@@ -45,15 +45,15 @@ def _duration_text(ms: int) -> str:
 
 def check_rule(r: AlertRule) -> None:
     v = Violations()
-    v.chars("rule.name", r.name, 1, 100)
+    v.text("rule.name", r.name, 1, 100, unit="characters")
     v.positive_id("rule.scope.building_id", r.building_id)
-    v.utf8("rule.scope.floor", r.floor, 0, 16)
-    v.utf8("rule.scope.room", r.room, 0, 64)
+    v.text("rule.scope.floor", r.floor, 0, 16)
+    v.text("rule.scope.room", r.room, 0, 64)
     if not 1 <= r.severity <= 4:
         v.add("rule.severity", "must be set")
     if r.kind == "threshold":
         p = "rule.threshold"
-        v.utf8(f"{p}.sensor_type", r.sensor_type, 1, 64)
+        v.text(f"{p}.sensor_type", r.sensor_type, 1, 64)
         if r.comparison not in (ABOVE, BELOW):
             v.add(f"{p}.comparison", "must be ABOVE or BELOW")
         if v.finite(f"{p}.threshold", r.threshold) and v.finite(f"{p}.clear_threshold", r.clear_threshold):
@@ -76,6 +76,17 @@ def check_rule(r: AlertRule) -> None:
     v.raise_if_any()
 
 
+def _alert_position(cursor: dict) -> tuple[dt.datetime, int]:
+    """(fired_at, alert_id) of the last alert of the previous page; a forged value is INVALID_ARGUMENT."""
+    try:
+        fired_at = dt.datetime.fromisoformat(pagination.text(cursor.get("t")))
+    except ValueError:
+        raise pagination.invalid() from None
+    if fired_at.tzinfo is None:
+        raise pagination.invalid()
+    return fired_at, pagination.integer(cursor.get("id"))
+
+
 class Alerts:
     def __init__(self, store: AlertStore, queries: SensorQueries, sessions: SessionClient, power_sensor: str) -> None:
         self.store = store
@@ -95,11 +106,12 @@ class Alerts:
         size = v.page_size("page_size", page_size, 50, 500)
         v.raise_if_any()
         filters = {"building": building_id}
-        cursor = pagination.decode(page_token, filters)
-        rows = await self.store.list_rules(building_id, int(cursor[0]) if cursor else 0, size + 1)
+        cursor = pagination.decode(page_token, "energy.ListAlertRules", filters)
+        after = pagination.integer(cursor.get("id")) if cursor else 0
+        rows = await self.store.list_rules(building_id, after, size + 1)
         page = Page(rows[:size])
         if len(rows) > size:
-            page.next_token = pagination.encode([rows[size - 1].rule_id], filters)
+            page.next_token = pagination.encode("energy.ListAlertRules", filters, {"id": rows[size - 1].rule_id})
         return page
 
     async def delete_rule(self, rule_id: int) -> int:
@@ -124,20 +136,21 @@ class Alerts:
         size = v.page_size("page_size", page_size, 50, 500)
         v.raise_if_any()
         filters = {"b": building_id, "s": sorted(set(states)), "r": [str(start), str(end)]}
-        cursor = pagination.decode(page_token, filters)
-        after = (dt.datetime.fromisoformat(cursor[0]), int(cursor[1])) if cursor else None
+        cursor = pagination.decode(page_token, "energy.ListAlerts", filters)
+        after = _alert_position(cursor) if cursor else None
         rows = await self.store.list_alerts(building_id, sorted(set(states)), start, end, after, size + 1)
         page = Page(rows[:size])
         if len(rows) > size:
             last = rows[size - 1]
-            page.next_token = pagination.encode([last.fired_at.isoformat(), last.alert_id], filters)
+            position = {"t": last.fired_at.isoformat(), "id": last.alert_id}
+            page.next_token = pagination.encode("energy.ListAlerts", filters, position)
         return page
 
     async def acknowledge(self, alert_id: int, by: str, note: str) -> Alert:
         v = Violations()
         v.positive_id("alert_id", alert_id)
-        v.chars("acknowledged_by", by, 1, 50)
-        v.utf8("note", note, 0, 1024)
+        v.text("acknowledged_by", by, 1, 50, unit="characters")
+        v.text("note", note, 0, 1024)
         v.raise_if_any()
         alert, state = await self.store.acknowledge(alert_id, by, note)
         if alert is None:

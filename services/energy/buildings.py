@@ -5,9 +5,8 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from services.runtime import InvalidArgument, NotFound
+from services.runtime import InvalidArgument, NotFound, pagination
 
-from . import pagination
 from .models import Building, Page, Tenant
 from .session_client import SessionClient
 from .store.buildings import BuildingStore
@@ -27,9 +26,9 @@ def check_building(b: Building, v: Violations, prefix: str = "building", only: s
         return only is None or name in only
 
     if want("name"):
-        v.chars(f"{prefix}.name", b.name, 1, 100)
+        v.text(f"{prefix}.name", b.name, 1, 100, unit="characters")
     if want("address"):
-        v.chars(f"{prefix}.address", b.address, 1, 1000)
+        v.text(f"{prefix}.address", b.address, 1, 1000, unit="characters")
     if want("total_area") and b.total_area is not None:
         if not math.isfinite(b.total_area) or not 0 < b.total_area < 100_000_000:
             v.add(f"{prefix}.total_area", "must be > 0 and < 100,000,000")
@@ -38,13 +37,13 @@ def check_building(b: Building, v: Violations, prefix: str = "building", only: s
     if want("floors") and b.floors is not None and not 1 <= b.floors <= 500:
         v.add(f"{prefix}.floors", "must be 1..500")
     if want("building_type"):
-        v.chars(f"{prefix}.building_type", b.building_type, 0, 50)
+        v.text(f"{prefix}.building_type", b.building_type, 0, 50, unit="characters")
 
 
 def check_tenant(t: Tenant, v: Violations, prefix: str = "tenant") -> None:
     v.positive_id(f"{prefix}.building_id", t.building_id)
-    v.chars(f"{prefix}.name", t.name, 1, 100)
-    v.chars(f"{prefix}.contact_info", t.contact_info, 0, 100)
+    v.text(f"{prefix}.name", t.name, 1, 100, unit="characters")
+    v.text(f"{prefix}.contact_info", t.contact_info, 0, 100, unit="characters")
     if t.move_in_date and t.contract_end_date and t.contract_end_date <= t.move_in_date:
         v.add(f"{prefix}.contract_end_date", "must be after move_in_date")
 
@@ -93,16 +92,17 @@ class Buildings:
 
     async def list(self, building_type: str, name_prefix: str, page_size: int, page_token: str) -> Page:
         v = Violations()
-        v.chars("building_type", building_type, 0, 50)
-        v.chars("name_prefix", name_prefix, 0, 100)
+        v.text("building_type", building_type, 0, 50, unit="characters")
+        v.text("name_prefix", name_prefix, 0, 100, unit="characters")
         size = v.page_size("page_size", page_size, 50, 500)
         v.raise_if_any()
         filters = {"type": building_type, "prefix": name_prefix}
-        cursor = pagination.decode(page_token, filters)
-        rows = await self.store.list(building_type, name_prefix, int(cursor[0]) if cursor else 0, size + 1)
+        cursor = pagination.decode(page_token, "energy.ListBuildings", filters)
+        after = pagination.integer(cursor.get("id")) if cursor else 0
+        rows = await self.store.list(building_type, name_prefix, after, size + 1)
         page = Page(rows[:size])
         if len(rows) > size:
-            page.next_token = pagination.encode([rows[size - 1].building_id], filters)
+            page.next_token = pagination.encode("energy.ListBuildings", filters, {"id": rows[size - 1].building_id})
         return page
 
     async def delete(self, building_id: int, force: bool) -> tuple[int, list[int]]:
@@ -154,11 +154,12 @@ class Buildings:
         size = v.page_size("page_size", page_size, 50, 500)
         v.raise_if_any()
         filters = {"building": building_id}
-        cursor = pagination.decode(page_token, filters)
-        rows = await self.store.list_tenants(building_id, int(cursor[0]) if cursor else 0, size + 1)
+        cursor = pagination.decode(page_token, "energy.ListTenants", filters)
+        after = pagination.integer(cursor.get("id")) if cursor else 0
+        rows = await self.store.list_tenants(building_id, after, size + 1)
         page = Page(rows[:size])
         if len(rows) > size:
-            page.next_token = pagination.encode([rows[size - 1].tenant_id], filters)
+            page.next_token = pagination.encode("energy.ListTenants", filters, {"id": rows[size - 1].tenant_id})
         return page
 
     async def delete_tenant(self, tenant_id: int) -> None:

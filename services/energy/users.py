@@ -6,9 +6,8 @@ import re
 
 import grpc
 
-from services.runtime import NotFound, PermissionDenied, Unauthenticated
+from services.runtime import NotFound, PermissionDenied, Unauthenticated, pagination
 
-from . import pagination
 from .models import Page, User
 from .passwords import Passwords
 from .session_client import NewSession, SessionClient
@@ -34,10 +33,10 @@ class Users:
         v = Violations()
         if not _USERNAME.match(username):
             v.add("username", "must be 3..50 characters of [A-Za-z0-9_.-]")
-        v.utf8("email", email, 3, 100)
+        v.text("email", email, 3, 100)
         if email.count("@") != 1:
             v.add("email", "must contain exactly one @")
-        v.utf8("password", password, 12, 256)
+        v.text("password", password, 12, 256)
         v.raise_if_any()
         if role == "admin" and not caller_is_admin:
             raise PermissionDenied("only an admin can register an admin")
@@ -46,8 +45,8 @@ class Users:
 
     async def authenticate(self, username: str, password: str) -> tuple[User, NewSession]:
         v = Violations()
-        v.chars("username", username, 1, 50)
-        v.utf8("password", password, 1, 256)
+        v.text("username", username, 1, 50, unit="characters")
+        v.text("password", password, 1, 256)
         v.raise_if_any()
         found = await self.store.credentials(username)
         # Unknown users still pay for one argon2 verification (against a dummy hash).
@@ -77,12 +76,12 @@ class Users:
         size = v.page_size("page_size", page_size, 50, 500)
         v.raise_if_any()
         filters = {"role": role}
-        cursor = pagination.decode(page_token, filters)
-        after = int(cursor[0]) if cursor else 0
+        cursor = pagination.decode(page_token, "energy.ListUsers", filters)
+        after = pagination.integer(cursor.get("id")) if cursor else 0
         rows = await self.store.list(role, after, size + 1)
         page = Page(rows[:size])
         if len(rows) > size:
-            page.next_token = pagination.encode([rows[size - 1].user_id], filters)
+            page.next_token = pagination.encode("energy.ListUsers", filters, {"id": rows[size - 1].user_id})
         return page
 
     async def set_role(self, user_id: int, role: str) -> User:

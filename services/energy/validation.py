@@ -1,4 +1,4 @@
-"""Field checks that collect every violation of a request before raising INVALID_ARGUMENT."""
+"""Energy's field kinds (ids, numbers, dates, update masks) on top of the runtime's violation collector."""
 
 from __future__ import annotations
 
@@ -6,33 +6,14 @@ import datetime as dt
 import math
 import re
 
-from services.runtime import FieldViolation, InvalidArgument
+from services.runtime import validation
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _MONTH = re.compile(r"^\d{4}-\d{2}$")
 
 
-class Violations:
-    def __init__(self) -> None:
-        self.items: list[FieldViolation] = []
-
-    def add(self, field: str, description: str) -> None:
-        self.items.append(FieldViolation(field, description))
-
-    def raise_if_any(self) -> None:
-        if self.items:
-            raise InvalidArgument(self.items)
-
-    def chars(self, field: str, value: str, lo: int, hi: int) -> None:
-        if not lo <= len(value) <= hi:
-            self.add(field, f"must be {lo}..{hi} characters")
-
-    def utf8(self, field: str, value: str, lo: int, hi: int, *, no_control: bool = False) -> None:
-        size = len(value.encode())
-        if not lo <= size <= hi:
-            self.add(field, f"must be {lo}..{hi} bytes")
-        elif no_control and any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
-            self.add(field, "must not contain control characters")
+class Violations(validation.Violations):
+    """The runtime's collector plus the energy service's own field kinds."""
 
     def positive_id(self, field: str, value: int) -> None:
         if value <= 0:
@@ -43,12 +24,6 @@ class Violations:
             self.add(field, "must be finite")
             return False
         return True
-
-    def page_size(self, field: str, value: int, default: int, maximum: int) -> int:
-        if value < 0 or value > maximum:
-            self.add(field, f"must be 0..{maximum}")
-            return default
-        return value or default
 
     def date(self, field: str, value: str) -> dt.date | None:
         if not _DATE.match(value):

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import json
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -13,6 +10,7 @@ from google.protobuf import duration_pb2, struct_pb2, timestamp_pb2
 
 from banhammer.common.v1 import common_pb2
 from banhammer.ingest.v1 import ingest_pb2, ingest_pb2_grpc
+from services.runtime import pagination
 from services.runtime.errors import InvalidArgument, NotFound, ResourceExhausted
 from services.runtime.interceptors import status_for
 
@@ -107,22 +105,6 @@ def rule_message(r: Rule) -> ingest_pb2.DetectionRule:
     return m
 
 
-def _page_token(after: str, include_disabled: bool) -> str:
-    raw = json.dumps({"after": after, "all": include_disabled}).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _parse_token(token: str, include_disabled: bool) -> str:
-    try:
-        doc = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        after, flag = doc["after"], doc["all"]
-    except (binascii.Error, ValueError, KeyError, TypeError):
-        raise InvalidArgument.field("page_token", "is not a token from a previous ListRules response") from None
-    if flag != include_disabled or not isinstance(after, str):
-        raise InvalidArgument.field("page_token", "was issued for different filters (include_disabled)")
-    return after
-
-
 _END = object()
 
 
@@ -209,13 +191,13 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             reader.cancel()
 
     async def ListRules(self, request: ingest_pb2.ListRulesRequest, context) -> ingest_pb2.ListRulesResponse:
-        size = request.page_size or 100
-        if not 1 <= size <= 500:
-            raise InvalidArgument.field("page_size", "must be between 0 and 500")
-        after = _parse_token(request.page_token, request.include_disabled) if request.page_token else ""
+        size = pagination.page_size(request.page_size, 100, 500)
+        filters = {"include_disabled": request.include_disabled}
+        cursor = pagination.decode(request.page_token, "ingest.ListRules", filters)
+        after = pagination.text(cursor.get("after")) if cursor else ""
         rules = [r for r in self.ingest.rules if (request.include_disabled or r.enabled) and r.name > after]
         page = rules[:size]
-        token = _page_token(page[-1].name, request.include_disabled) if len(rules) > size else ""
+        token = pagination.encode("ingest.ListRules", filters, {"after": page[-1].name}) if len(rules) > size else ""
         return ingest_pb2.ListRulesResponse(rules=[rule_message(r) for r in page], next_page_token=token)
 
     async def GetRule(self, request: ingest_pb2.GetRuleRequest, context) -> ingest_pb2.GetRuleResponse:

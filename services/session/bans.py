@@ -12,7 +12,7 @@ from . import tokens
 from .clock import Clock
 from .models import BanEvent, BanRecord, BanSource
 from .store.bans import BanStore
-from .validation import Violations, decode_page_token, encode_page_token
+from .validation import Violations, cursor_member, member_token
 
 MIN_BAN_MS, MAX_BAN_MS = 60_000, 3650 * 86400_000
 MAX_BATCH = 1000
@@ -80,19 +80,19 @@ class Bans:
     async def list(self, page_size: int, page_token: str) -> tuple[list[BanRecord], str]:
         v = Violations()
         size = v.page_size("page_size", page_size, 100, 1000)
-        cursor = decode_page_token(v, "page_token", page_token, "bans")
+        cursor = v.page_token(page_token, "session.ListBans", {})
         v.raise_if_any()
-        page = await self.store.list_active(self.clock.now_ms(), size, cursor)
-        return page.items, encode_page_token("bans", page.next_cursor)
+        page = await self.store.list_active(self.clock.now_ms(), size, cursor_member(cursor))
+        return page.items, member_token("session.ListBans", {}, page.next_cursor)
 
     async def history(self, subject: str, page_size: int, page_token: str) -> tuple[list[BanEvent], str]:
         v = Violations()
         v.text("subject", subject, 1, 128)
         size = v.page_size("page_size", page_size, 100, 500)
-        cursor = decode_page_token(v, "page_token", page_token, "history:" + subject)
+        cursor = v.page_token(page_token, "session.GetBanHistory", {"subject": subject})
         v.raise_if_any()
-        page = await self.store.history(subject, self.clock.now_ms(), size, cursor)
-        return page.items, encode_page_token("history:" + subject, page.next_cursor)
+        page = await self.store.history(subject, self.clock.now_ms(), size, cursor_member(cursor))
+        return page.items, member_token("session.GetBanHistory", {"subject": subject}, page.next_cursor)
 
     async def sweep(self) -> int:
         return await self.store.sweep(self.clock.now_ms())

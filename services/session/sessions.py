@@ -16,7 +16,7 @@ from . import tokens
 from .clock import Clock
 from .models import Page, SessionClaims
 from .store.sessions import SessionStore
-from .validation import Violations, decode_page_token, encode_page_token
+from .validation import Violations, cursor_member, member_token
 
 ROLE = re.compile(r"[a-z0-9_]+")
 MIN_TTL_MS, MAX_TTL_MS = 60_000, 30 * 86400_000
@@ -97,10 +97,10 @@ class Sessions:
         v = Violations()
         v.text("subject", subject, 1, 128)
         size = v.page_size("page_size", page_size, 50, 100)
-        cursor = decode_page_token(v, "page_token", page_token, "sessions:" + subject)
+        cursor = v.page_token(page_token, "session.ListSessions", {"subject": subject})
         v.raise_if_any()
-        page: Page = await self.store.list(subject, self.clock.now_ms(), size, cursor)
-        return page.items, encode_page_token("sessions:" + subject, page.next_cursor)
+        page: Page = await self.store.list(subject, self.clock.now_ms(), size, cursor_member(cursor))
+        return page.items, member_token("session.ListSessions", {"subject": subject}, page.next_cursor)
 
     async def sweep(self) -> int:
         return await self.store.sweep(self.clock.now_ms())

@@ -6,9 +6,8 @@ import time
 
 from banhammer.common.v1 import common_pb2
 from banhammer.energy.v1 import dashboard_pb2, dashboard_pb2_grpc, forecast_pb2, forecast_pb2_grpc, sensor_pb2
-from services.runtime import FailedPrecondition
+from services.runtime import FailedPrecondition, pagination
 
-from .. import pagination
 from ..buildings import BUILDING_LIST_KEY, dashboard_key
 from ..caching import cached
 from ..forecasting import HOUR_NS
@@ -89,8 +88,8 @@ class DashboardServicer(dashboard_pb2_grpc.DashboardServiceServicer):
         v = Violations()
         size = v.page_size("page_size", request.page_size, 100, 1000)
         v.raise_if_any()
-        cursor = pagination.decode(request.page_token, {})
-        after = int(cursor[0]) if cursor else 0
+        cursor = pagination.decode(request.page_token, "energy.ListBuildingSummaries", {})
+        after = pagination.integer(cursor.get("id")) if cursor else 0
 
         async def compute() -> bytes:
             rows = await self.buildings.summaries()
@@ -103,5 +102,6 @@ class DashboardServicer(dashboard_pb2_grpc.DashboardServiceServicer):
         rest = [b for b in full.buildings if b.building_id > after]
         out = dashboard_pb2.ListBuildingSummariesResponse(buildings=rest[:size], as_of=full.as_of)
         if len(rest) > size:
-            out.next_page_token = pagination.encode([rest[size - 1].building_id], {})
+            last = rest[size - 1].building_id
+            out.next_page_token = pagination.encode("energy.ListBuildingSummaries", {}, {"id": last})
         return out
