@@ -1,0 +1,29 @@
+"""Request limits from the query.proto comments (one place, used by validation and the domain)."""
+
+from datetime import timedelta
+
+PLAYER_ID_MAX_BYTES = 128
+ACTION_TYPE_MAX_BYTES = 64
+RULE_MAX_BYTES = 64
+
+TOP_WINDOW_DEFAULT = timedelta(hours=1)
+TOP_WINDOW_MIN = timedelta(minutes=1)
+TOP_WINDOW_MAX = timedelta(days=7)
+TOP_PAGE_DEFAULT, TOP_PAGE_MAX = 10, 1000
+
+HOURS_DEFAULT, HOURS_MAX = 24, 720
+
+ACTIVITY_WINDOW_DEFAULT = timedelta(hours=1)
+ACTIVITY_WINDOW_MIN = timedelta(minutes=1)
+ACTIVITY_WINDOW_MAX = timedelta(hours=24)
+RECENT_VIOLATIONS_DEFAULT, RECENT_VIOLATIONS_MAX = 10, 100
+
+ACTIONS_SPAN_MAX = timedelta(days=31)
+ACTIONS_PAGE_DEFAULT, ACTIONS_PAGE_MAX = 100, 1000
+
+VIOLATIONS_SPAN_MAX = timedelta(days=90)
+VIOLATIONS_PAGE_DEFAULT, VIOLATIONS_PAGE_MAX = 100, 1000
+SEVERITIES_MAX = 4
+
+OVERVIEW_RULES_MAX = 1000
+STORAGE_CHUNKS_MAX = 100

@@ -1,0 +1,150 @@
+"""Protobuf requests → validated domain queries. Every problem is reported at once, as
+INVALID_ARGUMENT field violations named by the request field path."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from banhammer.query.v1 import query_pb2
+from services.runtime.errors import FieldViolation, InvalidArgument
+
+from . import limits
+from .clock import now
+from .players import ActionsQuery, PlayerQuery
+from .stats import TopPlayersQuery
+from .violations import ViolationsQuery
+
+
+class _Checker:
+    def __init__(self) -> None:
+        self.problems: list[FieldViolation] = []
+
+    def add(self, field: str, description: str) -> None:
+        self.problems.append(FieldViolation(field, description))
+
+    def done(self) -> None:
+        if self.problems:
+            raise InvalidArgument(self.problems)
+
+    def text(self, field: str, value: str, max_bytes: int, *, required: bool) -> str:
+        size = len(value.encode())
+        if required and size == 0:
+            self.add(field, "required")
+        elif size > max_bytes:
+            self.add(field, f"at most {max_bytes} bytes (got {size})")
+        elif "\x00" in value:
+            self.add(field, "must not contain NUL characters")
+        return value
+
+    def page_size(self, field: str, value: int, default: int, maximum: int) -> int:
+        if value < 0 or value > maximum:
+            self.add(field, f"must be between 0 and {maximum} (0 means {default})")
+            return default
+        return value or default
+
+    def duration(self, field: str, msg, present: bool, default: timedelta, lo: timedelta, hi: timedelta) -> timedelta:
+        if not present:
+            return default
+        if msg.seconds < 0 or msg.nanos < 0 or msg.nanos > 999_999_999:
+            self.add(field, "must be a positive duration")
+            return default
+        value = timedelta(seconds=msg.seconds, microseconds=msg.nanos // 1000)
+        if not lo <= value <= hi:
+            self.add(field, f"must be between {_human(lo)} and {_human(hi)}")
+            return default
+        return value
+
+    def timestamp(self, field: str, msg) -> datetime | None:
+        try:
+            if not 0 <= msg.nanos <= 999_999_999:
+                raise ValueError
+            return msg.ToDatetime(tzinfo=timezone.utc)
+        except (ValueError, OverflowError):
+            self.add(field, "not a valid timestamp")
+            return None
+
+    def time_range(self, field: str, msg, max_span: timedelta) -> tuple[datetime | None, datetime | None]:
+        """(start, end or None for now) of a TimeRange whose start is required."""
+        if not msg.HasField("start_time"):
+            self.add(f"{field}.start_time", "required")
+            return None, None
+        start = self.timestamp(f"{field}.start_time", msg.start_time)
+        end = self.timestamp(f"{field}.end_time", msg.end_time) if msg.HasField("end_time") else None
+        if start is None or (msg.HasField("end_time") and end is None):
+            return None, None
+        upper = end or now()
+        if upper <= start:
+            self.add(f"{field}.end_time" if end else f"{field}.start_time",
+                     "must be after start_time" if end else "must be in the past")
+        elif upper - start > max_span:
+            self.add(field, f"spans more than {_human(max_span)}")
+        return start, end
+
+
+def _human(d: timedelta) -> str:
+    if d % timedelta(days=1) == timedelta(0):
+        return f"{d.days} days"
+    if d % timedelta(hours=1) == timedelta(0):
+        return f"{d // timedelta(hours=1)} h"
+    return f"{d // timedelta(minutes=1)} min"
+
+
+def top_players(r: query_pb2.GetTopPlayersRequest) -> TopPlayersQuery:
+    c = _Checker()
+    window = c.duration("window", r.window, r.HasField("window"), limits.TOP_WINDOW_DEFAULT,
+                        limits.TOP_WINDOW_MIN, limits.TOP_WINDOW_MAX)
+    action_type = c.text("action_type", r.action_type, limits.ACTION_TYPE_MAX_BYTES, required=False)
+    size = c.page_size("page_size", r.page_size, limits.TOP_PAGE_DEFAULT, limits.TOP_PAGE_MAX)
+    c.done()
+    return TopPlayersQuery(window, action_type, size, r.page_token)
+
+
+def hourly_hours(r: query_pb2.GetHourlyLoadRequest) -> int:
+    c = _Checker()
+    hours = c.page_size("hours", r.hours, limits.HOURS_DEFAULT, limits.HOURS_MAX)
+    c.done()
+    return hours
+
+
+def player(r: query_pb2.GetPlayerRequest) -> PlayerQuery:
+    c = _Checker()
+    player_id = c.text("player_id", r.player_id, limits.PLAYER_ID_MAX_BYTES, required=True)
+    window = c.duration("activity_window", r.activity_window, r.HasField("activity_window"),
+                        limits.ACTIVITY_WINDOW_DEFAULT, limits.ACTIVITY_WINDOW_MIN, limits.ACTIVITY_WINDOW_MAX)
+    count = c.page_size("recent_violations_limit", r.recent_violations_limit, limits.RECENT_VIOLATIONS_DEFAULT,
+                        limits.RECENT_VIOLATIONS_MAX)
+    c.done()
+    return PlayerQuery(player_id, window, count)
+
+
+def player_actions(r: query_pb2.ListPlayerActionsRequest) -> ActionsQuery:
+    c = _Checker()
+    player_id = c.text("player_id", r.player_id, limits.PLAYER_ID_MAX_BYTES, required=True)
+    if r.HasField("time_range"):
+        start, end = c.time_range("time_range", r.time_range, limits.ACTIONS_SPAN_MAX)
+    else:
+        c.add("time_range.start_time", "required")
+        start = end = None
+    action_type = c.text("action_type", r.action_type, limits.ACTION_TYPE_MAX_BYTES, required=False)
+    size = c.page_size("page_size", r.page_size, limits.ACTIONS_PAGE_DEFAULT, limits.ACTIONS_PAGE_MAX)
+    c.done()
+    return ActionsQuery(player_id, start, end, action_type, size, r.page_token)
+
+
+def violations(r: query_pb2.ListViolationsRequest) -> ViolationsQuery:
+    c = _Checker()
+    player_id = c.text("player_id", r.player_id, limits.PLAYER_ID_MAX_BYTES, required=False)
+    rule = c.text("rule", r.rule, limits.RULE_MAX_BYTES, required=False)
+    if len(r.severities) > limits.SEVERITIES_MAX:
+        c.add("severities", f"at most {limits.SEVERITIES_MAX} entries")
+    for i, sev in enumerate(r.severities):
+        if not 0 <= sev <= 4:
+            c.add(f"severities[{i}]", "unknown severity")
+    # SEVERITY_UNSPECIFIED in a filter means "any severity".
+    severities = () if 0 in r.severities else tuple(sorted(set(r.severities)))
+    start = end = None
+    if r.HasField("time_range"):
+        start, end = c.time_range("time_range", r.time_range, limits.VIOLATIONS_SPAN_MAX)
+    size = c.page_size("page_size", r.page_size, limits.VIOLATIONS_PAGE_DEFAULT, limits.VIOLATIONS_PAGE_MAX)
+    c.done()
+    return ViolationsQuery(player_id, rule, severities, start, end, size, r.page_token)

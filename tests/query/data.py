@@ -1,0 +1,119 @@
+"""Deterministic test data for the query service, loaded the way ingest stores it.
+
+Raw rows are COPYed into player_actions_ts; the rollups are then filled from them exactly as the
+plain-PostgreSQL contract maintains them (one row per UTC minute/hour, player and action type).
+The data spreads over eight days with a dense last few hours, skewed players, exact duplicate
+rows and same-microsecond ties (pagination), and a few rows just ahead of "now".
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+import asyncpg
+
+from services.ingest.store import partitions
+from services.ingest.store.migrate import migrate
+
+ACTION_TYPES = ("reward_collection", "kill", "trade", "login")
+RULES = (("reward_rate", 3), ("impossible_value", 4), ("trade_burst", 2), ("login_spam", 1))
+
+
+@dataclass(frozen=True)
+class Dataset:
+    now: datetime
+    players: list[str]
+    actions: int
+    tie_player: str
+
+
+def _players(n: int) -> list[str]:
+    return [f"player_{i:03d}" for i in range(n)] + ["플레이어_ü"]  # non-ASCII sorts by bytes
+
+
+def generate(now: datetime, seed: int = 7) -> tuple[list[tuple], list[tuple], list[tuple], Dataset]:
+    rnd = random.Random(seed)
+    players = _players(40)
+    weights = [1 / (i + 1) ** 0.9 for i in range(len(players))]
+    rows: list[tuple] = []
+
+    def action(t: datetime, player: str) -> tuple:
+        kind = rnd.choice(ACTION_TYPES)
+        value = float(rnd.choice([1, 5, 10, 100])) if rnd.random() < 0.7 else round(rnd.uniform(-5, 500), 3)
+        metadata = json.dumps({"server": rnd.choice(["eu-1", "us-2"]), "n": rnd.randint(0, 9)}) if rnd.random() < 0.3 else None
+        event_id = f"e{len(rows)}" if rnd.random() < 0.4 else None
+        return (t, player, kind, value, metadata, event_id)
+
+    # Dense recent activity (last 3 hours and 2 minutes ahead), sparse over eight days.
+    for _ in range(9000):
+        t = now - timedelta(seconds=rnd.uniform(-120, 3 * 3600))
+        rows.append(action(t, rnd.choices(players, weights)[0]))
+    for _ in range(3000):
+        t = now - timedelta(seconds=rnd.uniform(0, 8 * 86400))
+        rows.append(action(t, rnd.choices(players, weights)[0]))
+    # Pagination hazards for one player: exact duplicates and distinct rows at one microsecond.
+    tie_player = players[5]
+    tie_time = (now - timedelta(minutes=30)).replace(microsecond=123456)
+    dup = (tie_time, tie_player, "kill", 10.0, None, None)
+    rows += [dup] * 5
+    rows += [(tie_time, tie_player, kind, v, None, None) for kind in ("login", "trade") for v in (1.0, 2.0)]
+    rows += [(tie_time, tie_player, "kill", 10.0, json.dumps({"k": i}), None) for i in range(3)]
+    rows += [(tie_time, tie_player, "kill", 10.0, None, f"tie{i}") for i in range(3)]
+
+    violations = []
+    for i in range(400):
+        rule, severity = rnd.choice(RULES)
+        detected = now - timedelta(seconds=rnd.uniform(0, 3 * 86400))
+        if i % 50 == 0:  # same detection time for several rows: the id breaks the tie
+            detected = (now - timedelta(hours=2)).replace(microsecond=0)
+        player = rnd.choices(players, weights)[0]
+        evidence = json.dumps({"count": rnd.randint(1, 900), "limit": 500, "action_type": rnd.choice(ACTION_TYPES)})
+        violations.append((detected, player, rule, severity, evidence, detected - timedelta(minutes=1), detected,
+                           rnd.random() < 0.2))
+
+    summary = []
+    for p in players:
+        mine = [r[0] for r in rows if r[1] == p]
+        if not mine:
+            continue
+        banned = rnd.choice([None, None, now - timedelta(days=1), now + timedelta(days=1), "infinity"])
+        summary.append((p, min(mine), max(mine), len(mine), sum(1 for v in violations if v[1] == p),
+                        rnd.random(), banned))
+    summary.append(("never_active", now - timedelta(days=3), now - timedelta(days=3), 0, 0, 0.0, None))
+    return rows, violations, summary, Dataset(now, players, len(rows), tie_player)
+
+
+FILL_ROLLUP = """
+INSERT INTO {table} (bucket, player_id, action_type, actions, value_sum, value_max)
+SELECT date_trunc('{unit}', time AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', player_id, action_type,
+       count(*), sum(value), max(value)
+FROM player_actions_ts GROUP BY 1, 2, 3"""
+
+
+async def load(dsn: str, now: datetime | None = None) -> Dataset:
+    """Migrate (ingest's real migrations) and load the data set into the database at ``dsn``."""
+    now = now or datetime.now(timezone.utc)
+    rows, violations, summary, dataset = generate(now)
+    conn = await asyncpg.connect(dsn)
+    try:
+        await migrate(conn)
+        await partitions.ensure_days(conn, partitions.days_between(now - timedelta(days=9), now + timedelta(days=2)))
+        await conn.copy_records_to_table(
+            "player_actions_ts", records=[(t, p, k, v, m, e) for t, p, k, v, m, e in rows],
+            columns=["time", "player_id", "action_type", "value", "metadata", "event_id"])
+        for table, unit in (("action_stats_1min", "minute"), ("action_stats_1h", "hour")):
+            await conn.execute(FILL_ROLLUP.format(table=table, unit=unit))
+        await conn.executemany(
+            "INSERT INTO violations_ts (detected_at, player_id, rule, severity, evidence, window_start, window_end,"
+            " ban_requested) VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8)", violations)
+        await conn.executemany(
+            "INSERT INTO player_summary (player_id, first_seen, last_seen, action_count, violation_count, risk_score,"
+            " banned_until, last_violation_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7::text::timestamptz,"
+            " NULL, now())", [(*s[:6], None if s[6] is None else str(s[6])) for s in summary])
+        await conn.execute("ANALYZE")
+    finally:
+        await conn.close()
+    return dataset
