@@ -77,7 +77,9 @@ def _start_redis(workdir: Path) -> tuple[ManagedProcess, int]:
 def _start_service(workdir: Path, redis_port: int) -> tuple[ManagedProcess, str]:
     port = free_port()
     env = {**os.environ, "PYTHONPATH": f"{REPO}:{REPO / 'gen'}", "GRPC_HOST": "127.0.0.1", "GRPC_PORT": str(port),
-           "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0", "LOG_LEVEL": "WARNING"}
+           "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0", "LOG_LEVEL": "WARNING",
+           # The benchmark measures throughput, not the per-caller limit.
+           "GATEWAY_RATE_LIMITS": "service=1000000/1"}
     proc = ManagedProcess("session", [sys.executable, "-m", "services.session"], workdir / "session.log",
                           env=env, cwd=REPO).start()
     from tests.harness.health import check_health
@@ -88,7 +90,7 @@ def _start_service(workdir: Path, redis_port: int) -> tuple[ManagedProcess, str]
     return proc, addr
 
 
-def _start_gateway(workdir: Path, service_addr: str):
+def _start_gateway(workdir: Path, service_addr: str, auth: bool):
     """Envoy in front of the service, or None when it cannot run here."""
     try:
         from tests.harness.envoy import EnvoyGateway, envoy_binary
@@ -100,13 +102,14 @@ def _start_gateway(workdir: Path, service_addr: str):
     if not envoy_binary() or not DESCRIPTOR.exists():
         print("envoy or build/banhammer.pb missing; measuring direct to the service port", file=sys.stderr)
         return None
-    gw = EnvoyGateway(workdir / "envoy", {t: service_addr for t in TARGETS}).start()
+    gw = EnvoyGateway(workdir / ("envoy-auth" if auth else "envoy"), {t: service_addr for t in TARGETS},
+                      auth=auth).start()
     wait_until(lambda: check_health(gw.addr, "", metadata=gateway_metadata("session"), timeout=1) == "SERVING",
                30, "session SERVING through Envoy", gw.proc)
     return gw
 
 
-async def _seed(addr: str, subjects: list[str], banned: list[str], n_sessions: int) -> list[str]:
+async def _seed(addr: str, subjects: list[str], banned: list[str], n_sessions: int) -> tuple[list[str], str]:
     async with grpc.aio.insecure_channel(addr) as ch:
         bans = ban_pb2_grpc.BanServiceStub(ch)
         sessions = session_pb2_grpc.SessionServiceStub(ch)
@@ -115,11 +118,13 @@ async def _seed(addr: str, subjects: list[str], banned: list[str], n_sessions: i
                                               rule_source=ban_pb2.RuleSource(rule="bench", violation_ids=["1"])))
         made = await asyncio.gather(*(sessions.CreateSession(session_pb2.CreateSessionRequest(
             subject=f"user_{i}", role="user", attributes={"username": f"u{i}"})) for i in range(n_sessions)))
-        return [m.token for m in made]
+        # The game server's own credentials for the authenticated gateway.
+        caller = await sessions.CreateSession(session_pb2.CreateSessionRequest(subject="bench-game-server", role="service"))
+        return [m.token for m in made], caller.token
 
 
-async def _measure(target: str, label: str, redis_port: int, subjects: list[str], session_tokens: list[str],
-                   concurrency: int, seconds: float) -> list[dict]:
+async def _measure(target: str, label: str, metadata: tuple, redis_port: int, subjects: list[str],
+                   session_tokens: list[str], concurrency: int, seconds: float) -> list[dict]:
     rows = []
     r = aredis.Redis(port=redis_port, max_connections=concurrency + 10)
     validate_script = r.register_script(scripts.VALIDATE_SESSION)
@@ -129,7 +134,7 @@ async def _measure(target: str, label: str, redis_port: int, subjects: list[str]
     pick = random.Random(7)
 
     async def grpc_is_banned():
-        await pick.choice(ban_stubs).IsBanned(ban_pb2.IsBannedRequest(subject=pick.choice(subjects)))
+        await pick.choice(ban_stubs).IsBanned(ban_pb2.IsBannedRequest(subject=pick.choice(subjects)), metadata=metadata)
 
     async def redis_is_banned():
         raw = await r.get(keys.ban(pick.choice(subjects)))
@@ -137,7 +142,7 @@ async def _measure(target: str, label: str, redis_port: int, subjects: list[str]
             json.loads(raw)
 
     async def grpc_check_bans():
-        await pick.choice(ban_stubs).CheckBans(ban_pb2.CheckBansRequest(subjects=pick.sample(subjects, 100)))
+        await pick.choice(ban_stubs).CheckBans(ban_pb2.CheckBansRequest(subjects=pick.sample(subjects, 100)), metadata=metadata)
 
     async def redis_check_bans():
         for raw in await r.mget([keys.ban(s) for s in pick.sample(subjects, 100)]):
@@ -146,7 +151,7 @@ async def _measure(target: str, label: str, redis_port: int, subjects: list[str]
 
     async def grpc_validate():
         await pick.choice(session_stubs).ValidateSession(
-            session_pb2.ValidateSessionRequest(token=pick.choice(session_tokens)))
+            session_pb2.ValidateSessionRequest(token=pick.choice(session_tokens)), metadata=metadata)
 
     async def redis_validate():
         token = pick.choice(session_tokens)
@@ -170,12 +175,12 @@ async def _measure(target: str, label: str, redis_port: int, subjects: list[str]
 
 
 def _print(rows: list[dict]) -> None:
-    head = f"{'rpc':<16} {'path':<8} {'calls/s':>9} {'p99 ms':>8} {'redis-py/s':>11} {'p99 ms':>8} {'ratio':>6}"
+    head = f"{'rpc':<16} {'path':<12} {'calls/s':>9} {'p99 ms':>8} {'redis-py/s':>11} {'p99 ms':>8} {'ratio':>6}"
     print(head)
     print("-" * len(head))
     for row in rows:
         s, b = row["service"], row["redis_py"]
-        print(f"{row['rpc']:<16} {row['path']:<8} {s['calls_per_s']:>9.0f} {s['p99_ms']:>8.2f} "
+        print(f"{row['rpc']:<16} {row['path']:<12} {s['calls_per_s']:>9.0f} {s['p99_ms']:>8.2f} "
               f"{b['calls_per_s']:>11.0f} {b['p99_ms']:>8.2f} {row['ratio']:>6.2f}")
 
 
@@ -190,18 +195,24 @@ async def _main(args: argparse.Namespace) -> int:
             procs.append(redis_proc)
             service_proc, service_addr = _start_service(workdir, redis_port)
             procs.append(service_proc)
-            gw = None if args.direct else _start_gateway(workdir, service_addr)
-            if gw is not None:
-                procs.append(gw.proc)
             subjects = [f"player_{i}" for i in range(n_subjects)]
             banned = subjects[:: 100]
-            session_tokens = await _seed(service_addr, subjects, banned, 200 if args.quick else 1000)
-            targets = [("gateway", gw.addr)] if gw is not None else []
-            if gw is None or args.also_direct:
-                targets.append(("direct", service_addr))
+            session_tokens, caller = await _seed(service_addr, subjects, banned, 200 if args.quick else 1000)
+            targets = []
+            # The gateway as deployed (authentication on: ext_authz + rate limit per call), and without.
+            for auth in ([] if args.direct else [True, False]):
+                gw = _start_gateway(workdir, service_addr, auth)
+                if gw is None:
+                    break
+                procs.append(gw.proc)
+                metadata = (("authorization", f"Bearer {caller}"),) if auth else ()
+                targets.append(("gateway+auth" if auth else "gateway", gw.addr, metadata))
+            if not targets or args.also_direct:
+                targets.append(("direct", service_addr, ()))
             rows = []
-            for label, addr in targets:
-                rows += await _measure(addr, label, redis_port, subjects, session_tokens, args.concurrency, seconds)
+            for label, addr, metadata in targets:
+                rows += await _measure(addr, label, metadata, redis_port, subjects, session_tokens,
+                                       args.concurrency, seconds)
         finally:
             for p in reversed(procs):
                 p.stop()

@@ -46,6 +46,7 @@ class Migration:
 MIGRATIONS = (
     Migration(1, "base"),
     Migration(2, "storage", variants=True),
+    Migration(3, "read_indexes", variants=True),
 )
 LATEST = MIGRATIONS[-1].version
 
