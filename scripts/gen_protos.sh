@@ -76,7 +76,7 @@ rm -rf gen/envoy_api
   "${plugin_args[@]}" \
   --python_out=gen --grpc_python_out=gen \
   --mypy_out=quiet:gen --mypy_grpc_out=quiet:gen \
-  envoy_api/ext_authz.proto envoy_api/ratelimit.proto
+  envoy_api/ext_authz.proto
 
 # Every generated directory becomes a regular package.
 find gen/banhammer gen/envoy_api -type d -print0 | while IFS= read -r -d '' d; do

@@ -1,6 +1,9 @@
-"""Envoy's side of the gateway: ext_authz ``Check`` and the rate limit service, over GatewayAuth.
+"""Envoy's side of the gateway: ext_authz ``Check`` over GatewayAuth, called on every request.
 
-Both are called by Envoy on every request; neither is routed through the gateway itself.
+One call per request decides identity, role and the caller's rate limit (a separate rate limit
+service would cost a second hop into this process per request). Over the limit, the local reply is
+HTTP 429 with ``retry-after``, and ``grpc-status: 8`` so gRPC callers see RESOURCE_EXHAUSTED (Envoy
+would otherwise map 429 to UNAVAILABLE).
 """
 
 from __future__ import annotations
@@ -11,8 +14,6 @@ from google.rpc import code_pb2, status_pb2
 
 from envoy_api import ext_authz_pb2 as authz
 from envoy_api import ext_authz_pb2_grpc as authz_grpc
-from envoy_api import ratelimit_pb2 as rls_pb2
-from envoy_api import ratelimit_pb2_grpc as rls_pb2_grpc
 
 from services.runtime.errors import NotFound, PermissionDenied, Unauthenticated
 
@@ -27,14 +28,10 @@ def _header(key: str, value: str) -> authz.HeaderValueOption:
     return authz.HeaderValueOption(header=authz.HeaderValue(key=key, value=value), append_action=OVERWRITE)
 
 
-def _denied(code: int, http: int, message: str) -> authz.CheckResponse:
+def _denied(code: int, http: int, message: str, headers: list[authz.HeaderValueOption] = ()) -> authz.CheckResponse:
     return authz.CheckResponse(
         status=status_pb2.Status(code=code, message=message),
-        denied_response=authz.DeniedHttpResponse(
-            status=authz.HttpStatus(code=http),
-            headers=[_header("www-authenticate", "Bearer")] if http == 401 else [],
-            body=message,
-        ),
+        denied_response=authz.DeniedHttpResponse(status=authz.HttpStatus(code=http), headers=list(headers), body=message),
     )
 
 
@@ -47,37 +44,22 @@ class AuthorizationServicer(authz_grpc.AuthorizationServicer):
         try:
             caller = await self.auth.authorize(http.path, http.headers.get("authorization", ""))
         except Unauthenticated as exc:
-            return _denied(code_pb2.UNAUTHENTICATED, 401, exc.message)
+            return _denied(code_pb2.UNAUTHENTICATED, 401, exc.message, [_header("www-authenticate", "Bearer")])
         except PermissionDenied as exc:
             return _denied(code_pb2.PERMISSION_DENIED, 403, exc.message)
         except NotFound as exc:  # gRPC clients see UNIMPLEMENTED, as for a path no route serves
             return _denied(code_pb2.UNIMPLEMENTED, 404, exc.message)
+        if caller is not None:
+            decision = await self.auth.consume(caller.subject, caller.role, 1)
+            if decision is not None and not decision.allowed:
+                return _denied(code_pb2.RESOURCE_EXHAUSTED, 429, f"rate limit of role {caller.role} exceeded", [
+                    _header("retry-after", str(max(1, math.ceil(decision.retry_after_ms / 1000)))),
+                    _header("grpc-retry-pushback-ms", str(decision.retry_after_ms)),
+                    _header("grpc-status", str(code_pb2.RESOURCE_EXHAUSTED)),
+                ])
         ok = authz.OkHttpResponse(headers_to_remove=["authorization"])
         if caller is None:  # public path: identity headers can only come from us, never the client
             ok.headers_to_remove.extend([SUBJECT_HEADER, ROLE_HEADER])
         else:
             ok.headers.extend([_header(SUBJECT_HEADER, caller.subject), _header(ROLE_HEADER, caller.role)])
         return authz.CheckResponse(status=status_pb2.Status(code=code_pb2.OK), ok_response=ok)
-
-
-class GatewayRateLimitServicer(rls_pb2_grpc.RateLimitServiceServicer):
-    def __init__(self, auth: GatewayAuth) -> None:
-        self.auth = auth
-
-    async def ShouldRateLimit(self, request, context):
-        entries = {e.key: e.value for d in request.descriptors for e in d.entries}
-        decision = await self.auth.consume(entries.get("caller", ""), entries.get("role", ""), request.hits_addend)
-        if decision is None:
-            return rls_pb2.RateLimitResponse(overall_code=rls_pb2.RateLimitResponse.OK)
-        code = rls_pb2.RateLimitResponse.OK if decision.allowed else rls_pb2.RateLimitResponse.OVER_LIMIT
-        response = rls_pb2.RateLimitResponse(
-            overall_code=code,
-            statuses=[rls_pb2.RateLimitResponse.DescriptorStatus(code=code, limit_remaining=decision.remaining)],
-        )
-        if not decision.allowed:
-            # HTTP callers read retry-after; gRPC clients honour grpc-retry-pushback-ms.
-            response.response_headers_to_add.extend([
-                rls_pb2.HeaderValue(key="retry-after", value=str(max(1, math.ceil(decision.retry_after_ms / 1000)))),
-                rls_pb2.HeaderValue(key="grpc-retry-pushback-ms", value=str(decision.retry_after_ms)),
-            ])
-        return response

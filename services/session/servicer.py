@@ -11,10 +11,9 @@ from banhammer.session.v1 import (ban_pb2, ban_pb2_grpc, cache_pb2, cache_pb2_gr
                                   notification_pb2_grpc, rate_limit_pb2, rate_limit_pb2_grpc, session_pb2,
                                   session_pb2_grpc)
 from envoy_api import ext_authz_pb2_grpc as authz_grpc
-from envoy_api import ratelimit_pb2_grpc as rls_pb2_grpc
 
 from .cache import Hit, Lease
-from .envoy_servicer import AuthorizationServicer, GatewayRateLimitServicer
+from .envoy_servicer import AuthorizationServicer
 from .models import BanEvent, BanRecord, BanSource, SessionClaims
 from .notifications import Gap
 from .store.notifications import id_tuple
@@ -216,9 +215,8 @@ def register(server: grpc.aio.Server, svc: Session) -> list[str]:
     cache_pb2_grpc.add_CacheServiceServicer_to_server(CacheServicer(svc), server)
     notification_pb2_grpc.add_NotificationServiceServicer_to_server(NotificationServicer(svc), server)
     rate_limit_pb2_grpc.add_RateLimitServiceServicer_to_server(RateLimitServicer(svc), server)
-    # The gateway's authorizer and per-caller limits (Envoy calls these directly).
+    # The gateway's authorizer and per-caller limits (Envoy calls it directly).
     authz_grpc.add_AuthorizationServicer_to_server(AuthorizationServicer(svc.gateway), server)
-    rls_pb2_grpc.add_RateLimitServiceServicer_to_server(GatewayRateLimitServicer(svc.gateway), server)
     return [f"banhammer.session.v1.{n}" for n in
             ("SessionService", "BanService", "CacheService", "NotificationService", "RateLimitService")] + [
-        "envoy.service.auth.v3.Authorization", "envoy.service.ratelimit.v3.RateLimitService"]
+        "envoy.service.auth.v3.Authorization"]

@@ -7,8 +7,6 @@ import asyncio
 import pytest
 from envoy_api import ext_authz_pb2 as authz
 from envoy_api import ext_authz_pb2_grpc as authz_grpc
-from envoy_api import ratelimit_pb2 as rls_pb2
-from envoy_api import ratelimit_pb2_grpc as rls_pb2_grpc
 from google.protobuf import duration_pb2
 
 from banhammer.session.v1 import ban_pb2, session_pb2
@@ -92,18 +90,16 @@ async def test_revocation_and_bans_take_effect_on_the_next_call(authorizer, sess
     assert (await authorizer.Check(_check_request(OVERVIEW, other))).status.code == 16
 
 
-async def test_rate_limit_per_caller_with_retry_hint(channel):
-    rls = rls_pb2_grpc.RateLimitServiceStub(channel)
-
-    def ask(caller: str, role: str = "user"):
-        return rls.ShouldRateLimit(rls_pb2.RateLimitRequest(domain="banhammer", hits_addend=1, descriptors=[
-            {"entries": [{"key": "caller", "value": caller}, {"key": "role", "value": role}]}]))
-
+async def test_rate_limit_per_caller_with_retry_hint(authorizer, sessions):
     # The fixture gives users 20 calls a minute: concurrent calls from one caller get exactly 20 through.
-    results = await asyncio.gather(*(ask("gw-rl-user") for _ in range(40)))
-    over = [r for r in results if r.overall_code == rls_pb2.RateLimitResponse.OVER_LIMIT]
+    token = await _login(sessions, "gw-rl-user", "user")
+    results = await asyncio.gather(*(authorizer.Check(_check_request(OVERVIEW, token)) for _ in range(40)))
+    over = [r for r in results if r.status.code != 0]
     assert len(results) - len(over) == 20
-    headers = {h.key: h.value for h in over[0].response_headers_to_add}
+    assert {(r.status.code, r.denied_response.status.code) for r in over} == {(8, 429)}  # RESOURCE_EXHAUSTED
+    headers = {h.header.key: h.header.value for h in over[0].denied_response.headers}
     assert int(headers["retry-after"]) >= 1 and int(headers["grpc-retry-pushback-ms"]) > 0
+    assert headers["grpc-status"] == "8"  # what gRPC callers see instead of Envoy's 429 → UNAVAILABLE
     # Another caller has its own budget.
-    assert (await ask("gw-rl-other")).overall_code == rls_pb2.RateLimitResponse.OK
+    other = await _login(sessions, "gw-rl-other", "user")
+    assert (await authorizer.Check(_check_request(OVERVIEW, other))).status.code == 0
