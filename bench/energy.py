@@ -31,6 +31,7 @@ from services.energy.influx.client import InfluxClient
 from services.energy.readings import encode_batch
 from services.energy.models import Reading
 from tests.harness import check_health
+from banhammer.session.v1 import session_pb2, session_pb2_grpc
 from tests.harness.envoy import EnvoyGateway, envoy_binary
 from tests.harness.processes import ManagedProcess, free_port, wait_until
 from tests.harness.stores import InfluxServer
@@ -66,7 +67,7 @@ def start_services(workdir: Path, dsn: str, redis_url: str, influx_url: str) -> 
            "LOG_LEVEL": "WARNING", "OTEL_SDK_DISABLED": "true", "REDIS_URL": redis_url,
            "SESSION_SERVICE_ADDR": f"127.0.0.1:{port}", "ENERGY_DATABASE_URL": dsn, "INFLUXDB_URL": influx_url,
            "INFLUXDB_DATABASE": INFLUX_DB, "ENERGY_AUTO_MIGRATE": "true", "ENERGY_SPOOL_DIR": str(workdir / "spool"),
-           "ENERGY_ALERT_INTERVAL_SECONDS": "0"}
+           "ENERGY_ALERT_INTERVAL_SECONDS": "0", "GATEWAY_RATE_LIMITS": "service=1000000/1"}
     proc = ManagedProcess("energy", [sys.executable, "-m", "services.runtime", "--target", "session,energy"],
                           workdir / "energy.log", env=env, cwd=REPO).start()
     addr = f"127.0.0.1:{port}"
@@ -115,7 +116,7 @@ async def bench_direct(influx: InfluxClient, points: Points, total: int, concurr
     return {"points": total, "seconds": elapsed, "points_per_s": total / elapsed}
 
 
-async def bench_stream(addr: str, points: Points, total: int, streams: int, window: int) -> dict:
+async def bench_stream(addr: str, md: tuple, points: Points, total: int, streams: int, window: int) -> dict:
     raw = [sensor_pb2.StreamReadingsRequest(sequence=k, readings=points.proto_batch(s, min(BATCH, total - s)))
            .SerializeToString() for k, s in enumerate(range(0, total, BATCH))]
     shards = [raw[i::streams] for i in range(streams)]
@@ -134,7 +135,7 @@ async def bench_stream(addr: str, points: Points, total: int, streams: int, wind
                     await credits.acquire()
                     yield body
 
-            async for ack in call(requests()):
+            async for ack in call(requests(), metadata=md):
                 assert not ack.error.code, ack.error.message
                 accepted += ack.accepted_count
                 credits.release()
@@ -146,7 +147,7 @@ async def bench_stream(addr: str, points: Points, total: int, streams: int, wind
     return {"points": total, "seconds": elapsed, "points_per_s": total / elapsed, "streams": streams, "window": window}
 
 
-async def bench_unary(addr: str, points: Points, total: int, concurrency: int) -> dict:
+async def bench_unary(addr: str, md: tuple, points: Points, total: int, concurrency: int) -> dict:
     raw = [sensor_pb2.WriteReadingsRequest(readings=points.proto_batch(s, min(BATCH, total - s))).SerializeToString()
            for s in range(0, total, BATCH)]
     queue = list(reversed(raw))
@@ -156,7 +157,7 @@ async def bench_unary(addr: str, points: Points, total: int, concurrency: int) -
 
         async def worker():
             while queue:
-                await call(queue.pop())
+                await call(queue.pop(), metadata=md)
 
         start = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -164,14 +165,14 @@ async def bench_unary(addr: str, points: Points, total: int, concurrency: int) -
     return {"points": total, "seconds": elapsed, "points_per_s": total / elapsed, "concurrency": concurrency}
 
 
-async def bench_dashboard(addr: str, calls: int, concurrency: int) -> dict:
+async def bench_dashboard(addr: str, md: tuple, calls: int, concurrency: int) -> dict:
     async with grpc.aio.insecure_channel(addr) as ch:
         buildings = building_pb2_grpc.BuildingServiceStub(ch)
         ids = [(await buildings.CreateBuilding(building_pb2.CreateBuildingRequest(building=building_pb2.Building(
-            name=f"Bench {i}", address="Seoul")))).building.building_id for i in range(20)]
+            name=f"Bench {i}", address="Seoul")), metadata=md)).building.building_id for i in range(20)]
         dash = dashboard_pb2_grpc.DashboardServiceStub(ch)
         for b in ids:  # warm the channel and the cache once
-            await dash.GetDashboard(dashboard_pb2.GetDashboardRequest(building_id=b))
+            await dash.GetDashboard(dashboard_pb2.GetDashboardRequest(building_id=b), metadata=md)
         latencies: list[float] = []
         remaining = calls
 
@@ -180,7 +181,7 @@ async def bench_dashboard(addr: str, calls: int, concurrency: int) -> dict:
             while remaining > 0:
                 remaining -= 1
                 t = time.perf_counter()
-                await dash.GetDashboard(dashboard_pb2.GetDashboardRequest(building_id=random.choice(ids)))
+                await dash.GetDashboard(dashboard_pb2.GetDashboardRequest(building_id=random.choice(ids)), metadata=md)
                 latencies.append(time.perf_counter() - t)
 
         start = time.perf_counter()
@@ -208,25 +209,30 @@ async def run(args) -> dict:
         svc, addr = start_services(work, dsn, redis_url, influxd.url)
         procs.append(svc)
         via = "direct to the service port (envoy not installed)"
-        target = addr
+        target, md = addr, ()
         if envoy_binary():
+            # As deployed: authentication on, an IoT gateway calling with its "service" credentials.
             gw = EnvoyGateway(work / "envoy", {t: addr for t in ("ingest", "query", "session", "energy")}).start()
             procs.append(gw)
-            target, via = gw.addr, "through Envoy (deploy/envoy/render.py, local profile)"
+            async with grpc.aio.insecure_channel(addr) as ch:
+                token = (await session_pb2_grpc.SessionServiceStub(ch).CreateSession(
+                    session_pb2.CreateSessionRequest(subject="bench-iot-gateway", role="service"))).token
+            target, md = gw.addr, (("authorization", f"Bearer {token}"),)
+            via = "through Envoy with authentication on (deploy/envoy/render.py, local profile)"
         influx = InfluxClient(influxd.url, INFLUX_DB)
         await influx.setup()
         base = time.time_ns() - 3600 * 10**9
         results = {"via": via, "batch": BATCH}
         results["direct_post"] = await bench_direct(influx, Points(100_001, base), total, 4)
-        results["stream"] = await bench_stream(target, Points(200_001, base), total, streams=4, window=2)
-        results["unary"] = await bench_unary(target, Points(300_001, base), total // 2, concurrency=4)
+        results["stream"] = await bench_stream(target, md, Points(200_001, base), total, streams=4, window=2)
+        results["unary"] = await bench_unary(target, md, Points(300_001, base), total // 2, concurrency=4)
         for name, first, n in (("direct_post", 100_001, total), ("stream", 200_001, total), ("unary", 300_001, total // 2)):
             stored = await influx_count(influx, first)
             assert stored == n, f"{name}: InfluxDB holds {stored} of {n} points"
             results[name]["verified_in_influxdb"] = stored
         results["stream_vs_direct"] = results["stream"]["points_per_s"] / results["direct_post"]["points_per_s"]
         results["unary_vs_direct"] = results["unary"]["points_per_s"] / results["direct_post"]["points_per_s"]
-        results["dashboard"] = await bench_dashboard(target, 500 if args.quick else 3000, 8)
+        results["dashboard"] = await bench_dashboard(target, md, 500 if args.quick else 3000, 8)
         await influx.close()
         return results
     finally:
