@@ -6,10 +6,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from services.runtime import pagination
 from services.runtime.errors import NotFound
 
-from . import model, tokens
-from .clock import now, to_us
+from . import model
+from .clock import instant, now, to_us
 from .deadline import Deadline
 from .store import QueryStore, reads
 from .windows import split
@@ -52,7 +53,7 @@ class Players:
     async def actions(self, q: ActionsQuery, deadline: Deadline) -> model.Page:
         filters = {"player_id": q.player_id, "start": to_us(q.start),
                    "end": None if q.end is None else to_us(q.end), "action_type": q.action_type}
-        cursor = tokens.decode(q.page_token, "player_actions", filters)
+        cursor = pagination.decode(q.page_token, "player_actions", filters)
         after, skip = _action_cursor(cursor) if cursor is not None else (None, 0)
         end = q.end or self.clock()
         async with self.store.session(deadline) as s:
@@ -69,8 +70,8 @@ class Players:
             last = page[-1][0]
             same = sum(1 for key, _ in page if key == last) + (skip if last == after else 0)
             t, action_type, value, event_id, md5 = last
-            token = tokens.encode("player_actions", filters,
-                                  {"t": to_us(t), "a": action_type, "v": value, "e": event_id, "m": md5, "s": same})
+            token = pagination.encode("player_actions", filters,
+                                      {"t": to_us(t), "a": action_type, "v": value, "e": event_id, "m": md5, "s": same})
         return model.Page([action for _, action in page], token)
 
 
@@ -79,8 +80,8 @@ MAX_SKIP = 1_000_000
 
 
 def _action_cursor(c: dict) -> tuple[reads.ActionKey, int]:
-    v, md5 = c.get("v"), tokens.text(c.get("m"))
+    v, md5 = c.get("v"), pagination.text(c.get("m"))
     if isinstance(v, bool) or not isinstance(v, (int, float)) or len(md5) != 32:
-        raise tokens.bad()
-    key = (tokens.instant(c.get("t")), tokens.text(c.get("a")), float(v), tokens.text(c.get("e")), md5)
-    return key, tokens.integer(c.get("s"), 1, MAX_SKIP)
+        raise pagination.invalid()
+    key = (instant(c.get("t")), pagination.text(c.get("a")), float(v), pagination.text(c.get("e")), md5)
+    return key, pagination.integer(c.get("s"), 1, MAX_SKIP)

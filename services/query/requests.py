@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from banhammer.query.v1 import query_pb2
-from services.runtime.errors import FieldViolation, InvalidArgument
+from services.runtime.validation import Violations
 
 from . import limits
 from .clock import now
@@ -15,32 +15,8 @@ from .stats import TopPlayersQuery
 from .violations import ViolationsQuery
 
 
-class _Checker:
-    def __init__(self) -> None:
-        self.problems: list[FieldViolation] = []
-
-    def add(self, field: str, description: str) -> None:
-        self.problems.append(FieldViolation(field, description))
-
-    def done(self) -> None:
-        if self.problems:
-            raise InvalidArgument(self.problems)
-
-    def text(self, field: str, value: str, max_bytes: int, *, required: bool) -> str:
-        size = len(value.encode())
-        if required and size == 0:
-            self.add(field, "required")
-        elif size > max_bytes:
-            self.add(field, f"at most {max_bytes} bytes (got {size})")
-        elif "\x00" in value:
-            self.add(field, "must not contain NUL characters")
-        return value
-
-    def page_size(self, field: str, value: int, default: int, maximum: int) -> int:
-        if value < 0 or value > maximum:
-            self.add(field, f"must be between 0 and {maximum} (0 means {default})")
-            return default
-        return value or default
+class _Checker(Violations):
+    """The shared collector plus the query service's durations, timestamps and time ranges."""
 
     def duration(self, field: str, msg, present: bool, default: timedelta, lo: timedelta, hi: timedelta) -> timedelta:
         if not present:
@@ -93,48 +69,48 @@ def top_players(r: query_pb2.GetTopPlayersRequest) -> TopPlayersQuery:
     c = _Checker()
     window = c.duration("window", r.window, r.HasField("window"), limits.TOP_WINDOW_DEFAULT,
                         limits.TOP_WINDOW_MIN, limits.TOP_WINDOW_MAX)
-    action_type = c.text("action_type", r.action_type, limits.ACTION_TYPE_MAX_BYTES, required=False)
+    c.text("action_type", r.action_type, 0, limits.ACTION_TYPE_MAX_BYTES, forbid_nul=True)
     size = c.page_size("page_size", r.page_size, limits.TOP_PAGE_DEFAULT, limits.TOP_PAGE_MAX)
-    c.done()
-    return TopPlayersQuery(window, action_type, size, r.page_token)
+    c.raise_if_any()
+    return TopPlayersQuery(window, r.action_type, size, r.page_token)
 
 
 def hourly_hours(r: query_pb2.GetHourlyLoadRequest) -> int:
     c = _Checker()
     hours = c.page_size("hours", r.hours, limits.HOURS_DEFAULT, limits.HOURS_MAX)
-    c.done()
+    c.raise_if_any()
     return hours
 
 
 def player(r: query_pb2.GetPlayerRequest) -> PlayerQuery:
     c = _Checker()
-    player_id = c.text("player_id", r.player_id, limits.PLAYER_ID_MAX_BYTES, required=True)
+    c.text("player_id", r.player_id, 1, limits.PLAYER_ID_MAX_BYTES, forbid_nul=True)
     window = c.duration("activity_window", r.activity_window, r.HasField("activity_window"),
                         limits.ACTIVITY_WINDOW_DEFAULT, limits.ACTIVITY_WINDOW_MIN, limits.ACTIVITY_WINDOW_MAX)
     count = c.page_size("recent_violations_limit", r.recent_violations_limit, limits.RECENT_VIOLATIONS_DEFAULT,
                         limits.RECENT_VIOLATIONS_MAX)
-    c.done()
-    return PlayerQuery(player_id, window, count)
+    c.raise_if_any()
+    return PlayerQuery(r.player_id, window, count)
 
 
 def player_actions(r: query_pb2.ListPlayerActionsRequest) -> ActionsQuery:
     c = _Checker()
-    player_id = c.text("player_id", r.player_id, limits.PLAYER_ID_MAX_BYTES, required=True)
+    c.text("player_id", r.player_id, 1, limits.PLAYER_ID_MAX_BYTES, forbid_nul=True)
     if r.HasField("time_range"):
         start, end = c.time_range("time_range", r.time_range, limits.ACTIONS_SPAN_MAX)
     else:
         c.add("time_range.start_time", "required")
         start = end = None
-    action_type = c.text("action_type", r.action_type, limits.ACTION_TYPE_MAX_BYTES, required=False)
+    c.text("action_type", r.action_type, 0, limits.ACTION_TYPE_MAX_BYTES, forbid_nul=True)
     size = c.page_size("page_size", r.page_size, limits.ACTIONS_PAGE_DEFAULT, limits.ACTIONS_PAGE_MAX)
-    c.done()
-    return ActionsQuery(player_id, start, end, action_type, size, r.page_token)
+    c.raise_if_any()
+    return ActionsQuery(r.player_id, start, end, r.action_type, size, r.page_token)
 
 
 def violations(r: query_pb2.ListViolationsRequest) -> ViolationsQuery:
     c = _Checker()
-    player_id = c.text("player_id", r.player_id, limits.PLAYER_ID_MAX_BYTES, required=False)
-    rule = c.text("rule", r.rule, limits.RULE_MAX_BYTES, required=False)
+    c.text("player_id", r.player_id, 0, limits.PLAYER_ID_MAX_BYTES, forbid_nul=True)
+    c.text("rule", r.rule, 0, limits.RULE_MAX_BYTES, forbid_nul=True)
     if len(r.severities) > limits.SEVERITIES_MAX:
         c.add("severities", f"at most {limits.SEVERITIES_MAX} entries")
     for i, sev in enumerate(r.severities):
@@ -146,5 +122,5 @@ def violations(r: query_pb2.ListViolationsRequest) -> ViolationsQuery:
     if r.HasField("time_range"):
         start, end = c.time_range("time_range", r.time_range, limits.VIOLATIONS_SPAN_MAX)
     size = c.page_size("page_size", r.page_size, limits.VIOLATIONS_PAGE_DEFAULT, limits.VIOLATIONS_PAGE_MAX)
-    c.done()
-    return ViolationsQuery(player_id, rule, severities, start, end, size, r.page_token)
+    c.raise_if_any()
+    return ViolationsQuery(r.player_id, r.rule, severities, start, end, size, r.page_token)

@@ -7,8 +7,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from . import limits, model, tokens
-from .clock import now, span_us, to_us
+from services.runtime import pagination
+
+from . import limits, model
+from .clock import instant, now, span_us, to_us
 from .deadline import Deadline
 from .snapshots import Snapshots
 from .store import QueryStore, reads
@@ -72,7 +74,7 @@ class Stats:
 
     # --- top players ------------------------------------------------------------------------
     async def top_players(self, q: TopPlayersQuery, deadline: Deadline) -> model.TopPlayersPage:
-        cursor = tokens.decode(q.page_token, "top_players", _filters(q))
+        cursor = pagination.decode(q.page_token, "top_players", _filters(q))
         key = ("top", span_us(q.window), q.action_type)
         if cursor is None:
             if self.snapshots.enabled:
@@ -105,16 +107,16 @@ class Stats:
         token = ""
         if more and players:
             last = players[-1]
-            token = tokens.encode("top_players", _filters(q),
-                                  {"t": to_us(as_of), "n": last.action_count, "p": last.player_id, "r": last.rank})
+            token = pagination.encode("top_players", _filters(q),
+                                      {"t": to_us(as_of), "n": last.action_count, "p": last.player_id, "r": last.rank})
         return model.TopPlayersPage(players, as_of - q.window, as_of, token)
 
     def _cursor(self, cursor: dict) -> tuple[datetime, tuple[int, str], int]:
-        as_of = tokens.instant(cursor.get("t"))
+        as_of = instant(cursor.get("t"))
         if as_of > self.clock() + MINUTE:
-            raise tokens.bad()
-        after = (tokens.integer(cursor.get("n")), tokens.text(cursor.get("p")))
-        return as_of, after, tokens.integer(cursor.get("r"), 0, 2**31)
+            raise pagination.invalid()
+        after = (pagination.integer(cursor.get("n")), pagination.text(cursor.get("p")))
+        return as_of, after, pagination.integer(cursor.get("r"), 0, 2**31)
 
     # --- hourly load ------------------------------------------------------------------------
     async def hourly_load(self, hours: int, deadline: Deadline) -> model.HourlyLoad:

@@ -6,8 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from . import model, tokens
-from .clock import now, to_us
+from services.runtime import pagination
+
+from . import model
+from .clock import instant, now, to_us
 from .deadline import Deadline
 from .store import QueryStore, reads
 
@@ -32,10 +34,10 @@ class Violations:
         filters = {"player_id": q.player_id, "rule": q.rule, "severities": sorted(set(q.severities)),
                    "start": None if q.start is None else to_us(q.start),
                    "end": None if q.end is None else to_us(q.end)}
-        cursor = tokens.decode(q.page_token, "violations", filters)
+        cursor = pagination.decode(q.page_token, "violations", filters)
         after = None
         if cursor is not None:
-            after = (tokens.instant(cursor.get("t")), tokens.integer(cursor.get("i"), -(2**63), 2**63 - 1))
+            after = (instant(cursor.get("t")), pagination.integer(cursor.get("i"), -(2**63), 2**63 - 1))
         end = None if q.start is None else (q.end or self.clock())
         async with self.store.session(deadline) as s:
             rows = await reads.violations(s, start=q.start, end=end, player_id=q.player_id, rule=q.rule,
@@ -44,5 +46,5 @@ class Violations:
         page = rows[:q.page_size]
         token = ""
         if len(rows) > q.page_size and page:
-            token = tokens.encode("violations", filters, {"t": to_us(page[-1].detected_at), "i": page[-1].id})
+            token = pagination.encode("violations", filters, {"t": to_us(page[-1].detected_at), "i": page[-1].id})
         return model.Page(page, token)

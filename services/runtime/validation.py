@@ -27,12 +27,15 @@ class Violations:
             raise InvalidArgument(self.items)
 
     def text(self, field: str, value: str, lo: int, hi: int, pattern: re.Pattern[str] | None = None,
-             what: str = "", *, unit: Literal["bytes", "characters"] = "bytes") -> None:
-        """``value`` is ``lo``..``hi`` UTF-8 bytes (or characters) long and, if given, matches ``pattern``
-        (described to the caller as ``what``, else the pattern itself)."""
+             what: str = "", *, unit: Literal["bytes", "characters"] = "bytes", forbid_nul: bool = False) -> None:
+        """``value`` is ``lo``..``hi`` UTF-8 bytes (or characters) long, with ``forbid_nul`` has no NUL
+        (PostgreSQL text cannot hold one) and, if given, matches ``pattern`` (described to the caller as
+        ``what``, else the pattern itself)."""
         n = len(value.encode()) if unit == "bytes" else len(value)
         if not lo <= n <= hi:
             self.add(field, f"must be {lo}..{hi} {unit} (got {n})")
+        elif forbid_nul and "\x00" in value:
+            self.add(field, "must not contain NUL characters")
         elif pattern is not None and not pattern.fullmatch(value):
             self.add(field, f"must match {what or pattern.pattern}")
 

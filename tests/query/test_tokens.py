@@ -9,7 +9,7 @@ import pytest
 
 from banhammer.common.v1 import common_pb2
 from banhammer.query.v1 import query_pb2 as pb
-from services.query import tokens
+from services.runtime import pagination as tokens
 from services.query.clock import to_us
 from services.runtime.errors import InvalidArgument
 

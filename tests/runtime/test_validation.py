@@ -51,6 +51,18 @@ def test_text_pattern_is_checked_only_within_bounds():
                        FieldViolation("d", "must match [a-z]+")]
 
 
+def test_text_can_forbid_nul_characters():
+    v = Violations()
+    v.text("a", "a\x00b", 0, 8)
+    v.text("b", "a\x00b", 0, 8, forbid_nul=True)
+    v.text("c", "a\x00" * 5, 0, 8, forbid_nul=True)  # out of bounds: only the bounds are reported
+    v.text("d", "ab", 0, 8, re.compile(r"[a-z]+"), forbid_nul=True)
+    v.text("e", "\x00", 0, 8, re.compile(r"[a-z]+"), forbid_nul=True)
+    assert v.items == [FieldViolation("b", "must not contain NUL characters"),
+                       FieldViolation("c", "must be 0..8 bytes (got 10)"),
+                       FieldViolation("e", "must not contain NUL characters")]
+
+
 def test_page_size_falls_back_to_the_default_after_a_violation():
     v = Violations()
     assert v.page_size("page_size", -1, 10, 100) == 10

@@ -3,7 +3,7 @@ from __future__ import annotations
 import time
 
 from banhammer.energy.v1 import sensor_pb2, sensor_pb2_grpc
-from services.runtime import DomainError, InvalidArgument
+from services.runtime import DomainError
 from services.runtime.interceptors import status_for
 
 from ..sensor_query import AGGREGATES, TAGS, Filter, check_filter, check_range
