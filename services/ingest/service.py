@@ -45,7 +45,7 @@ class Ingest(Service):
             log.warning("rules with bans are configured but SESSION_SERVICE_ADDR is empty: bans are not sent")
         self.detector = Detector(self.store.pool, self.rules, ban_sink=self._ban if self.bans else None,
                                  baseline_cache_seconds=self.conf.baseline_cache_seconds)
-        self.detection = DetectionQueue(self.detector)
+        self.detection = DetectionQueue(self.detector, gather_seconds=self.conf.detection_gather_seconds)
         self.writer = Writer(self._commit, after_commit=self.detection.put, max_rows=self.conf.queue_max_rows,
                              max_bytes=self.conf.queue_max_bytes, commit_max_rows=self.conf.commit_max_rows,
                              writers=self.conf.writers)
