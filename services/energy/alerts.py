@@ -106,13 +106,9 @@ class Alerts:
         size = v.page_size("page_size", page_size, 50, 500)
         v.raise_if_any()
         filters = {"building": building_id}
-        cursor = pagination.decode(page_token, "energy.ListAlertRules", filters)
-        after = pagination.integer(cursor.get("id")) if cursor else 0
-        rows = await self.store.list_rules(building_id, after, size + 1)
-        page = Page(rows[:size])
-        if len(rows) > size:
-            page.next_token = pagination.encode("energy.ListAlertRules", filters, {"id": rows[size - 1].rule_id})
-        return page
+        return Page(*await pagination.id_page(
+            "energy.ListAlertRules", filters, page_token, size,
+            lambda after, limit: self.store.list_rules(building_id, after, limit), lambda row: row.rule_id))
 
     async def delete_rule(self, rule_id: int) -> int:
         v = Violations()

@@ -97,13 +97,9 @@ class Buildings:
         size = v.page_size("page_size", page_size, 50, 500)
         v.raise_if_any()
         filters = {"type": building_type, "prefix": name_prefix}
-        cursor = pagination.decode(page_token, "energy.ListBuildings", filters)
-        after = pagination.integer(cursor.get("id")) if cursor else 0
-        rows = await self.store.list(building_type, name_prefix, after, size + 1)
-        page = Page(rows[:size])
-        if len(rows) > size:
-            page.next_token = pagination.encode("energy.ListBuildings", filters, {"id": rows[size - 1].building_id})
-        return page
+        return Page(*await pagination.id_page(
+            "energy.ListBuildings", filters, page_token, size,
+            lambda after, limit: self.store.list(building_type, name_prefix, after, limit), lambda row: row.building_id))
 
     async def delete(self, building_id: int, force: bool) -> tuple[int, list[int]]:
         v = Violations()
@@ -154,13 +150,9 @@ class Buildings:
         size = v.page_size("page_size", page_size, 50, 500)
         v.raise_if_any()
         filters = {"building": building_id}
-        cursor = pagination.decode(page_token, "energy.ListTenants", filters)
-        after = pagination.integer(cursor.get("id")) if cursor else 0
-        rows = await self.store.list_tenants(building_id, after, size + 1)
-        page = Page(rows[:size])
-        if len(rows) > size:
-            page.next_token = pagination.encode("energy.ListTenants", filters, {"id": rows[size - 1].tenant_id})
-        return page
+        return Page(*await pagination.id_page(
+            "energy.ListTenants", filters, page_token, size,
+            lambda after, limit: self.store.list_tenants(building_id, after, limit), lambda row: row.tenant_id))
 
     async def delete_tenant(self, tenant_id: int) -> None:
         current = await self.get_tenant(tenant_id)

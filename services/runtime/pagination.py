@@ -14,9 +14,12 @@ import base64
 import binascii
 import hashlib
 import json
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 from .errors import InvalidArgument
+
+T = TypeVar("T")
 
 MAX_TOKEN_BYTES = 1024
 FIELD = "page_token"
@@ -78,3 +81,13 @@ def page_size(value: int, default: int, maximum: int, field: str = "page_size") 
     if value < 0 or value > maximum:
         raise InvalidArgument.field(field, f"must be between 0 and {maximum} (0 means {default})")
     return value or default
+
+
+async def id_page(kind: str, filters: Any, token: str, size: int,
+                  fetch: Callable[[int, int], Awaitable[Sequence[T]]], key: Callable[[T], int]) -> tuple[list[T], str]:
+    """One page of a list ordered by an integer id: ``fetch(after_id, limit)`` returns rows after
+    ``after_id`` in id order. Asks for one row more than the page to know whether another follows."""
+    cursor = decode(token, kind, filters)
+    rows = await fetch(integer(cursor.get("id")) if cursor else 0, size + 1)
+    items = list(rows[:size])
+    return items, encode(kind, filters, {"id": key(items[-1])}) if len(rows) > size else ""

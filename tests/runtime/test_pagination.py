@@ -76,3 +76,21 @@ def test_page_size_defaults_and_bounds(value, expected):
 def test_page_size_out_of_range_is_a_field_violation(value):
     v = _violation(lambda: pagination.page_size(value, 50, 500, field="hours"))
     assert v == FieldViolation("hours", "must be between 0 and 500 (0 means 50)")
+
+
+async def test_id_page_walks_a_list_without_gaps_or_repeats():
+    rows = list(range(1, 24))
+
+    async def fetch(after: int, limit: int) -> list[int]:
+        return [r for r in rows if r > after][:limit]
+
+    seen, token = [], ""
+    while True:
+        items, token = await pagination.id_page("t.List", {"f": 1}, token, 5, fetch, lambda r: r)
+        seen += items
+        if not token:
+            break
+    assert seen == rows
+    with pytest.raises(InvalidArgument):  # bound to its filters
+        await pagination.id_page("t.List", {"f": 2}, pagination.encode("t.List", {"f": 1}, {"id": 5}), 5, fetch,
+                                 lambda r: r)

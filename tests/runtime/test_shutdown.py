@@ -33,8 +33,9 @@ def echo_process(tmp_path):
     journal = tmp_path / "journal"
     env = {**os.environ, "GRPC_HOST": "127.0.0.1", "GRPC_PORT": str(port), "SHUTDOWN_GRACE_SECONDS": "3",
            "ECHO_JOURNAL": str(journal), "PYTHONPATH": f"{ROOT}:{ROOT / 'gen'}"}
-    proc = subprocess.Popen([sys.executable, "-m", "tests.runtime.echo_service"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    with open(tmp_path / "echo.log", "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "tests.runtime.echo_service"], cwd=ROOT, env=env,
+                                stdout=log, stderr=subprocess.STDOUT)
     yield proc, f"127.0.0.1:{port}", journal
     if proc.poll() is None:
         proc.kill()
