@@ -51,8 +51,12 @@ class Processes:
             pid = int(pid_text)
         except (FileNotFoundError, ValueError):
             return None
-        if alive(pid) and marker.strip() in cmdline(pid):
-            return pid
+        if alive(pid):
+            line = cmdline(pid)
+            # Mid-execve (e.g. setpriv exec'ing postgres) /proc/<pid>/cmdline reads as empty for a
+            # moment: that is still our process, not a recycled pid.
+            if not line or marker.strip() in line:
+                return pid
         path.unlink(missing_ok=True)
         return None
 
