@@ -15,6 +15,7 @@ for staleness by ``tests/e2e/test_envoy_config.py``.
 from __future__ import annotations
 
 import argparse
+import functools
 import re
 import string
 import sys
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+from google.protobuf import descriptor_pb2
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -57,41 +59,31 @@ UPSTREAMS = (
         "ForecastService", "AlertService", "UserService"), 50054),
 )
 
-#: Server-, client- or bidi-streaming RPCs: routed with no timeout, so streams are never cut.
-STREAMING_METHODS: tuple[str, ...] = (
-    "/banhammer.ingest.v1.IngestService/StreamActions",
-    "/banhammer.session.v1.NotificationService/Subscribe",
-    "/banhammer.energy.v1.SensorService/StreamReadings",
-    "/banhammer.energy.v1.SensorService/ExportReadingsCsv",
-)
+DESCRIPTOR = REPO / "build" / "banhammer.pb"  # from scripts/gen_protos.sh (make gen)
 
-#: Idempotent reads outside the query service (which is read-only as a whole): retried.
-#: Deliberately explicit: e.g. CacheService/GetOrLease looks like a read but takes a lease.
-READ_METHODS: tuple[str, ...] = (
-    "/banhammer.ingest.v1.IngestService/ListRules",
-    "/banhammer.ingest.v1.IngestService/GetRule",
-    "/banhammer.session.v1.SessionService/ValidateSession",
-    "/banhammer.session.v1.SessionService/ListSessions",
-    "/banhammer.session.v1.BanService/IsBanned",
-    "/banhammer.session.v1.BanService/CheckBans",
-    "/banhammer.session.v1.BanService/ListBans",
-    "/banhammer.session.v1.BanService/GetBanHistory",
-    "/banhammer.session.v1.CacheService/Get",
-    "/banhammer.energy.v1.BuildingService/GetBuilding",
-    "/banhammer.energy.v1.BuildingService/ListBuildings",
-    "/banhammer.energy.v1.BuildingService/GetTenant",
-    "/banhammer.energy.v1.BuildingService/ListTenants",
-    "/banhammer.energy.v1.SensorService/QueryReadings",
-    "/banhammer.energy.v1.EnergyUsageService/GetDailyUsage",
-    "/banhammer.energy.v1.EnergyUsageService/GetMonthlyUsage",
-    "/banhammer.energy.v1.DashboardService/GetDashboard",
-    "/banhammer.energy.v1.DashboardService/ListBuildingSummaries",
-    "/banhammer.energy.v1.ForecastService/GetForecast",
-    "/banhammer.energy.v1.AlertService/ListAlertRules",
-    "/banhammer.energy.v1.AlertService/ListAlerts",
-    "/banhammer.energy.v1.UserService/GetUser",
-    "/banhammer.energy.v1.UserService/ListUsers",
-)
+
+@functools.cache
+def contract_methods() -> dict[str, descriptor_pb2.MethodDescriptorProto]:
+    """Every banhammer RPC path (``/pkg.Service/Method``) → its descriptor, from the contracts."""
+    if not DESCRIPTOR.exists():
+        raise FileNotFoundError(f"{DESCRIPTOR} missing: run `make gen` (scripts/gen_protos.sh) first")
+    files = descriptor_pb2.FileDescriptorSet.FromString(DESCRIPTOR.read_bytes())
+    return {f"/{f.package}.{svc.name}/{m.name}": m
+            for f in files.file if f.package.startswith("banhammer.") for svc in f.service for m in svc.method}
+
+
+def streaming_methods() -> list[str]:
+    """RPCs with a streaming side: routed with no timeout, so streams are never cut."""
+    return sorted(p for p, m in contract_methods().items() if m.client_streaming or m.server_streaming)
+
+
+def read_methods() -> list[str]:
+    """RPCs the contracts mark ``idempotency_level = NO_SIDE_EFFECTS``: retried on transient failures.
+    (The query service is read-only as a whole and has one retried prefix route.)"""
+    no_side_effects = descriptor_pb2.MethodOptions.NO_SIDE_EFFECTS
+    return sorted(p for p, m in contract_methods().items()
+                  if m.options.idempotency_level == no_side_effects and not p.startswith("/banhammer.query.v1."))
+
 
 #: Per-target values. Hosts are "name:port"; the descriptor is the path Envoy reads at start.
 TARGETS: dict[str, dict] = {
@@ -179,8 +171,8 @@ def _with_method_routes(config: dict) -> dict:
     routes = hcm["route_config"]["virtual_hosts"][0]["routes"]
     at = next(i for i, r in enumerate(routes) if r.get("name") == "query")
     retry = routes[at]["route"]["retry_policy"]
-    extra = [_method_route(m, stream=True) for m in STREAMING_METHODS]
-    for m in READ_METHODS:
+    extra = [_method_route(m, stream=True) for m in streaming_methods()]
+    for m in read_methods():
         r = _method_route(m, stream=False)
         r["route"]["retry_policy"] = retry
         extra.append(r)
