@@ -24,7 +24,7 @@ import subprocess
 import tempfile
 from collections.abc import Iterable, Sequence
 from contextlib import asynccontextmanager
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -67,6 +67,8 @@ def _param(v: Any) -> Any:
         return v.isoformat()
     if isinstance(v, Decimal):
         return str(v)
+    if isinstance(v, timedelta):  # interval input syntax
+        return f"{v.total_seconds()!r} seconds"
     if isinstance(v, (list, tuple)):  # array literal: {"a","b"}
         items = []
         for x in v:

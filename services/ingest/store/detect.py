@@ -85,7 +85,7 @@ async def window_hits(conn: asyncpg.Connection, aggregate: str, players: Sequenc
                       action_type: str | None, window: float, threshold: float) -> list[WindowHit]:
     rows = await conn.fetch(WINDOW_SQL[aggregate], list(players), list(t_ends), action_type,
                             timedelta(seconds=window), threshold)
-    return [WindowHit(*r) for r in rows]
+    return [WindowHit(*r.values()) for r in rows]
 
 
 async def percentile(conn: asyncpg.Connection, pct: float, window: float, action_type: str | None) -> tuple[float | None, int]:
@@ -105,7 +105,7 @@ async def record(conn: asyncpg.Connection, rule: str, severity: int, weight: flo
             RECORD_VIOLATIONS, rule, severity, ban_requested,
             [c.player_id for c in found], [json.dumps(c.evidence, default=str) for c in found],
             [c.window_start for c in found], [c.window_end for c in found], timedelta(seconds=cooldown))
-        recorded = [Recorded(*r) for r in rows]
+        recorded = [Recorded(*r.values()) for r in rows]
         if recorded:
             await conn.execute(UPDATE_SUMMARY, [r.player_id for r in recorded], weight, recorded[0].detected_at)
     return recorded
