@@ -32,6 +32,8 @@ import grpc
 from banhammer.common.v1 import common_pb2
 from banhammer.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from services.ingest.store import run_migrations
+
+from . import write_costs
 from tests.harness.processes import ManagedProcess, free_port, wait_until
 
 REPO = Path(__file__).resolve().parents[1]
@@ -180,19 +182,32 @@ async def bench_unary(addr: str, total: int, concurrency: int, prefix: str) -> d
     return {"calls": total, "concurrency": concurrency, "seconds": elapsed, "rows_per_s": total / elapsed}
 
 
-def _unary_worker(addr: str, prefix: str, start: int, n: int, concurrency: int, barrier, results) -> None:
+def _noop_call(channel):
+    """The cheapest RPC the service answers (grpc.health.v1 Check, no database): the transport floor.
+    The header names the service for the gateway's router; a direct call ignores it."""
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    stub = health_pb2_grpc.HealthStub(channel)
+    req = health_pb2.HealthCheckRequest(service="banhammer.ingest.v1.IngestService")
+    meta = (("x-banhammer-service", "ingest"),)
+    return lambda: stub.Check(req, metadata=meta)
+
+
+def _unary_worker(addr: str, prefix: str, start: int, n: int, concurrency: int, barrier, results,
+                  noop: bool = False) -> None:
     async def go() -> float:
         rows = Rows(prefix, 100_000)
         async with grpc.aio.insecure_channel(addr) as channel:
             stub = ingest_pb2_grpc.IngestServiceStub(channel)
             await channel.channel_ready()
             requests = iter([ingest_pb2.RecordActionRequest(action=rows.action(i)) for i in range(start, start + n)])
+            check = _noop_call(channel)
             barrier.wait()
             started = time.perf_counter()
 
             async def worker():
                 for req in requests:
-                    await stub.RecordAction(req)
+                    await (check() if noop else stub.RecordAction(req))
 
             await asyncio.gather(*(worker() for _ in range(concurrency)))
             return time.perf_counter() - started
@@ -200,7 +215,8 @@ def _unary_worker(addr: str, prefix: str, start: int, n: int, concurrency: int, 
     results.put(asyncio.run(go()))
 
 
-def bench_unary_processes(addr: str, total: int, processes: int, concurrency: int, prefix: str) -> dict:
+def bench_unary_processes(addr: str, total: int, processes: int, concurrency: int, prefix: str,
+                          noop: bool = False) -> dict:
     """Unary calls from several client processes (one Python client cannot saturate the service:
     it spends as much CPU per call as the server); throughput = calls / slowest process's time."""
     import multiprocessing as mp
@@ -208,7 +224,7 @@ def bench_unary_processes(addr: str, total: int, processes: int, concurrency: in
     ctx = mp.get_context("spawn")
     barrier, results = ctx.Barrier(processes), ctx.Queue()
     per = total // processes
-    procs = [ctx.Process(target=_unary_worker, args=(addr, prefix, i * per, per, concurrency, barrier, results))
+    procs = [ctx.Process(target=_unary_worker, args=(addr, prefix, i * per, per, concurrency, barrier, results, noop))
              for i in range(processes)]
     for p in procs:
         p.start()
@@ -264,16 +280,31 @@ async def stream(addr: str, rows: Rows, start: int, total: int, batch: int, stre
         return time.perf_counter() - started
 
 
-async def bench_seed(addr: str) -> dict:
-    """The seed's performance test: 1000 sequential calls with its exact body."""
+async def bench_seed(addr: str, noop: bool = False) -> dict:
+    """The seed's performance test: 1000 sequential calls with its exact body (``noop``: the same
+    loop of no-op health checks, the floor any RPC through this path pays)."""
     body = common_pb2.PlayerAction(player_id="test_player_1", action_type="reward_collection", value=100.0)
     async with grpc.aio.insecure_channel(addr) as channel:
         stub = ingest_pb2_grpc.IngestServiceStub(channel)
-        await stub.RecordAction(ingest_pb2.RecordActionRequest(action=body))  # connect first
+        check = _noop_call(channel)
+
+        def call():
+            return check() if noop else stub.RecordAction(ingest_pb2.RecordActionRequest(action=body))
+
+        await call()  # connect first
         started = time.perf_counter()
         for _ in range(1000):
-            await stub.RecordAction(ingest_pb2.RecordActionRequest(action=body))
+            await call()
         return {"calls": 1000, "seconds": time.perf_counter() - started}
+
+
+async def bench_floor(addr: str, unary_n: int, label: str) -> dict:
+    """What a no-op RPC costs on this path: 1000 sequential calls, and calls/s from two client
+    processes (the same client set-up as the unary rows)."""
+    seq = await bench_seed(addr, noop=True)
+    par = bench_unary_processes(addr, unary_n, 2, 32, "noop", noop=True)
+    return {"path": label, "sequential_1000_seconds": round(seq["seconds"], 3),
+            "calls_per_s_2proc": round(par["rows_per_s"])}
 
 
 async def run(args) -> dict:
@@ -313,6 +344,12 @@ async def run(args) -> dict:
             assert await count_rows(dsn, "unaryenv2p") == res["unary_envoy_2proc"]["calls"]
             res["seed_1000_sequential_envoy"] = await bench_seed(envoy.addr)
         out["throughput"] = res
+        # The floor: the same calls with no work behind them. A target below it is out of reach
+        # for any handler on this path and machine.
+        out["noop_floor"] = [await bench_floor(addr, unary_n, "direct")]
+        if envoy is not None:
+            out["noop_floor"].append(await bench_floor(envoy.addr, unary_n, "via Envoy"))
+        out["write_costs"] = await write_costs.measure(dsn)
         ceiling = res["copy_1000"]["rows_per_s"]
         out["ratios_to_copy_1000"] = {k: round(v["rows_per_s"] / ceiling, 3) for k, v in res.items() if "rows_per_s" in v}
         out["ratio_stream_10000_to_copy_10000"] = round(res["stream_10000"]["rows_per_s"] / res["copy_10000"]["rows_per_s"], 3)
@@ -349,6 +386,11 @@ def table(out: dict) -> str:
             lines.append(f"{key}: 1000 sequential RecordAction calls in {out['throughput'][key]['seconds']:.2f} s")
     lines.append(f"stream(10k batches) / COPY(10k batches) = {out['ratio_stream_10000_to_copy_10000']:.2f}")
     lines.append(f"ingest RSS MB: idle {out['rss_mb_idle']:.1f}, after players {out['rss_mb_after_players']}")
+    for f in out.get("noop_floor", []):
+        lines.append(f"no-op RPC floor {f['path']}: 1000 sequential in {f['sequential_1000_seconds']:.2f} s, "
+                     f"{f['calls_per_s_2proc']:,} calls/s from 2 client processes")
+    if "write_costs" in out:
+        lines.append(write_costs.table(out["write_costs"]))
     return "\n".join(lines)
 
 
