@@ -68,6 +68,13 @@ async def test_refuses_to_serve_until_migrated(new_database, caplog):
         names = {r["relname"] for r in await conn.fetch("SELECT relname FROM pg_class WHERE relname LIKE 'player_actions_ts_p%'")}
         for day in (today - timedelta(days=1), today, today + timedelta(days=2)):
             assert f"player_actions_ts_p{day:%Y%m%d}" in names
+        # Rollup partitions leave room for in-place (HOT) updates; raw partitions do not need it.
+        options = {r["relname"]: r["reloptions"] for r in await conn.fetch(
+            "SELECT relname, reloptions FROM pg_class WHERE relname = ANY($1::text[])",
+            [f"{t}_p{today:%Y%m%d}" for t in partitions.PARTITIONED])}
+        assert options == {f"player_actions_ts_p{today:%Y%m%d}": None,
+                           f"action_stats_1min_p{today:%Y%m%d}": ["fillfactor=70"],
+                           f"action_stats_1h_p{today:%Y%m%d}": ["fillfactor=70"]}
     finally:
         await conn.close()
 

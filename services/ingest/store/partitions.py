@@ -16,6 +16,11 @@ log = logging.getLogger("banhammer.ingest.partitions")
 PARTITIONED = ("player_actions_ts", "action_stats_1min", "action_stats_1h")
 _LOCK_KEY = 0x62616E70  # serialises partition DDL between ingest replicas
 
+# Rollup rows are updated in place by every group that touches their key. Room left in each page
+# lets those updates be HOT (no index writes; the benchmark's write_costs showed the two rollup
+# upserts at ~20 µs/row with it and 32-44 µs/row, growing, without). Raw rows are never updated.
+STORAGE = {"action_stats_1min": " WITH (fillfactor = 70)", "action_stats_1h": " WITH (fillfactor = 70)"}
+
 NO_PARTITION = "23514"  # "no partition of relation ... found for row" (check_violation)
 
 
@@ -40,7 +45,8 @@ async def ensure_days(conn: asyncpg.Connection, days: list[date]) -> int:
                 # Identifiers come from constants and a date, values from datetimes: no user input.
                 await conn.execute(
                     f"CREATE TABLE IF NOT EXISTS {name} PARTITION OF {table} "
-                    f"FOR VALUES FROM ('{start.isoformat()}') TO ('{(start + timedelta(days=1)).isoformat()}')")
+                    f"FOR VALUES FROM ('{start.isoformat()}') TO ('{(start + timedelta(days=1)).isoformat()}')"
+                    f"{STORAGE.get(table, '')}")
                 created += 1
     if created:
         log.info("partitions created", extra={"count": created})
