@@ -85,7 +85,8 @@ def start_postgres(workdir: Path) -> tuple[ManagedProcess, str]:
 def start_ingest(workdir: Path, dsn: str) -> tuple[ManagedProcess, str]:
     port = free_port()
     env = {**os.environ, "PYTHONPATH": f"{REPO}:{REPO / 'gen'}", "GRPC_HOST": "127.0.0.1", "GRPC_PORT": str(port),
-           "TIMESCALEDB_URL": dsn, "LOG_LEVEL": "WARNING", "OTEL_SDK_DISABLED": "true"}
+           "TIMESCALEDB_URL": dsn, "LOG_LEVEL": "WARNING", "OTEL_SDK_DISABLED": "true",
+           "MALLOC_ARENA_MAX": "2"}  # as the Dockerfile sets it
     proc = ManagedProcess("ingest", [sys.executable, "-m", "services.ingest"], workdir / "ingest.log",
                           env=env, cwd=REPO).start()
     addr = f"127.0.0.1:{port}"
@@ -330,6 +331,12 @@ async def run(args) -> dict:
             secs = await stream(addr, Rows(f"stream{batch}", 100_000), 0, n, batch)
             assert await count_rows(dsn, f"stream{batch}") == n
             res[f"stream_{batch}"] = {"rows": n, "batch": batch, "streams": 2, "seconds": secs, "rows_per_s": n / secs}
+        # Denser traffic (1,000 players, many actions each inside a minute): rollup keys and summary
+        # rows are updated in place instead of created, as in steady play.
+        secs = await stream(addr, Rows("dense", 1_000), 0, n, 1_000)
+        assert await count_rows(dsn, "dense") == n
+        res["stream_1000_dense"] = {"rows": n, "batch": 1_000, "streams": 2, "players": 1_000, "seconds": secs,
+                                    "rows_per_s": n / secs}
         res["batch_1000"] = await bench_batches(addr, n, 1_000, 4, "batch")
         assert await count_rows(dsn, "batch") == n
         res["unary"] = await bench_unary(addr, unary_n, 64, "unary")

@@ -96,6 +96,7 @@ class Stack:
             "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "gen")]),
             "GRPC_HOST": "127.0.0.1",
             "GRPC_PORT": str(c.service_port(name)),
+            "MALLOC_ARENA_MAX": "2",  # as in the Dockerfile
             "LOG_LEVEL": c.log_level,
             "SESSION_SERVICE_ADDR": f"127.0.0.1:{c.session_port}",
             # A developer stack migrates its own throwaway databases on start.
