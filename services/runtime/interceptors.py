@@ -133,19 +133,33 @@ def _wrap_stream_response(behavior: Callable, method: str, streaming_request: bo
 
 
 class ErrorInterceptor(grpc.aio.ServerInterceptor):
+    def __init__(self) -> None:
+        # method -> (handler, wrapped): registered handlers are fixed for the server's life, so
+        # each is wrapped once rather than on every call.
+        self._wrapped: dict[str, tuple[Any, Any]] = {}
+
     async def intercept_service(self, continuation: Callable, details: grpc.HandlerCallDetails) -> Any:
         handler = await continuation(details)
         if handler is None:
             return None
         method = details.method
-        kwargs = dict(
-            request_deserializer=_safe_deserializer(handler.request_deserializer),
-            response_serializer=handler.response_serializer,
-        )
-        if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(_wrap_unary_response(handler.unary_unary, method, False), **kwargs)
-        if handler.stream_unary:
-            return grpc.stream_unary_rpc_method_handler(_wrap_unary_response(handler.stream_unary, method, True), **kwargs)
-        if handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(_wrap_stream_response(handler.unary_stream, method, False), **kwargs)
-        return grpc.stream_stream_rpc_method_handler(_wrap_stream_response(handler.stream_stream, method, True), **kwargs)
+        cached = self._wrapped.get(method)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        wrapped = _wrap(handler, method)
+        self._wrapped[method] = (handler, wrapped)
+        return wrapped
+
+
+def _wrap(handler: Any, method: str) -> Any:
+    kwargs = dict(
+        request_deserializer=_safe_deserializer(handler.request_deserializer),
+        response_serializer=handler.response_serializer,
+    )
+    if handler.unary_unary:
+        return grpc.unary_unary_rpc_method_handler(_wrap_unary_response(handler.unary_unary, method, False), **kwargs)
+    if handler.stream_unary:
+        return grpc.stream_unary_rpc_method_handler(_wrap_unary_response(handler.stream_unary, method, True), **kwargs)
+    if handler.unary_stream:
+        return grpc.unary_stream_rpc_method_handler(_wrap_stream_response(handler.unary_stream, method, False), **kwargs)
+    return grpc.stream_stream_rpc_method_handler(_wrap_stream_response(handler.stream_stream, method, True), **kwargs)
