@@ -72,7 +72,8 @@ class Bans:
         if not 1 <= len(subjects) <= MAX_BATCH:
             v.add("subjects", f"must have 1..{MAX_BATCH} entries (got {len(subjects)})")
         for i, s in enumerate(subjects):
-            v.text(f"subjects[{i}]", s, 1, 128)
+            if not 1 <= len(s.encode()) <= 128:  # a batch of 1,000 only names the bad entries
+                v.text(f"subjects[{i}]", s, 1, 128)
         v.raise_if_any()
         now = self.clock.now_ms()
         return [b if b is not None and b.active_at(now) else None for b in await self.store.get(subjects)]

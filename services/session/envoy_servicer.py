@@ -1,9 +1,9 @@
 """Envoy's side of the gateway: ext_authz ``Check`` over GatewayAuth, called on every request.
 
-One call per request decides identity, role and the caller's rate limit (a separate rate limit
-service would cost a second hop into this process per request). Over the limit, the local reply is
-HTTP 429 with ``retry-after``, and ``grpc-status: 8`` so gRPC callers see RESOURCE_EXHAUSTED (Envoy
-would otherwise map 429 to UNAVAILABLE).
+One call per request decides identity, role and the caller's rate limit, in one Redis round trip
+(a separate rate limit service would cost a second hop into this process per request). Over the
+limit, the local reply is HTTP 429 with ``retry-after``, and ``grpc-status: 8`` so gRPC callers see
+RESOURCE_EXHAUSTED (Envoy would otherwise map 429 to UNAVAILABLE).
 """
 
 from __future__ import annotations
@@ -42,21 +42,21 @@ class AuthorizationServicer(authz_grpc.AuthorizationServicer):
     async def Check(self, request, context):
         http = request.attributes.request.http
         try:
-            caller = await self.auth.authorize(http.path, http.headers.get("authorization", ""))
+            admitted = await self.auth.admit(http.path, http.headers.get("authorization", ""))
         except Unauthenticated as exc:
             return _denied(code_pb2.UNAUTHENTICATED, 401, exc.message, [_header("www-authenticate", "Bearer")])
         except PermissionDenied as exc:
             return _denied(code_pb2.PERMISSION_DENIED, 403, exc.message)
         except NotFound as exc:  # gRPC clients see UNIMPLEMENTED, as for a path no route serves
             return _denied(code_pb2.UNIMPLEMENTED, 404, exc.message)
-        if caller is not None:
-            decision = await self.auth.consume(caller.subject, caller.role, 1)
-            if decision is not None and not decision.allowed:
-                return _denied(code_pb2.RESOURCE_EXHAUSTED, 429, f"rate limit of role {caller.role} exceeded", [
-                    _header("retry-after", str(max(1, math.ceil(decision.retry_after_ms / 1000)))),
-                    _header("grpc-retry-pushback-ms", str(decision.retry_after_ms)),
-                    _header("grpc-status", str(code_pb2.RESOURCE_EXHAUSTED)),
-                ])
+        caller = admitted.caller
+        if admitted.retry_after_ms:
+            retry_ms = admitted.retry_after_ms
+            return _denied(code_pb2.RESOURCE_EXHAUSTED, 429, f"rate limit of role {caller.role} exceeded", [
+                _header("retry-after", str(max(1, math.ceil(retry_ms / 1000)))),
+                _header("grpc-retry-pushback-ms", str(retry_ms)),
+                _header("grpc-status", str(code_pb2.RESOURCE_EXHAUSTED)),
+            ])
         ok = authz.OkHttpResponse(headers_to_remove=["authorization"])
         if caller is None:  # public path: identity headers can only come from us, never the client
             ok.headers_to_remove.extend([SUBJECT_HEADER, ROLE_HEADER])

@@ -1,8 +1,9 @@
 """The gateway's authorizer: who may call which RPC, and how often.
 
-Envoy asks the session service on every call (ext_authz, then the rate limit service), so a revoked
-session or a ban (which revokes the subject's sessions) is refused on the very next call. Required
-access comes from the contracts themselves: the ``banhammer.common.v1.access`` method option.
+Envoy asks the session service on every call (ext_authz), so a revoked session or a ban (which
+revokes the subject's sessions) is refused on the very next call. Required access comes from the
+contracts themselves: the ``banhammer.common.v1.access`` method option. The session lookup, ban
+check, role check and per-caller rate limit are one Redis script (one round trip per request).
 """
 
 from __future__ import annotations
@@ -15,8 +16,12 @@ from google.protobuf import descriptor_pool
 
 from services.runtime.errors import NotFound, PermissionDenied, Unauthenticated
 
-from .rate_limit import Decision, RateLimits
-from .sessions import Sessions
+from . import tokens
+from .clock import Clock
+from .rate_limit import check_rule
+from .sessions import INVALID_TOKEN, check_token
+from .store.gateway import INVALID_SESSION, NO_SUCH_PATH, OVER_LIMIT, ROLE_TOO_LOW, GatewayStore
+from .validation import Violations
 
 ACCESS_AUTHENTICATED, ACCESS_SERVICE, ACCESS_ADMIN = 1, 2, 3
 ROLE_RANK = {"user": ACCESS_AUTHENTICATED, "service": ACCESS_SERVICE, "admin": ACCESS_ADMIN}
@@ -75,13 +80,39 @@ def parse_role_limits(specs: list[str]) -> dict[str, RoleLimit]:
     return limits
 
 
+@dataclass(frozen=True)
+class Admission:
+    """An admitted call (``caller`` None on a public path), or one over its caller's rate limit."""
+
+    caller: Caller | None
+    retry_after_ms: int = 0  # > 0: refused by the rate limit, retry after this long
+
+
+PUBLIC = Admission(None)
+
+
 class GatewayAuth:
-    def __init__(self, sessions: Sessions, limits: RateLimits, role_limits: dict[str, RoleLimit],
+    def __init__(self, store: GatewayStore, clock: Clock, role_limits: dict[str, RoleLimit],
                  policy: dict[str, int] | None = None) -> None:
-        self.sessions = sessions
-        self.limits = limits
+        self.store = store
+        self.clock = clock
         self.role_limits = role_limits
         self.policy = load_access_policy() if policy is None else policy
+        # A limit RateLimits.consume would reject fails each call it applies to, as it did when
+        # the gateway called consume; the others go to the script as "<role> <rank> <limit> <window>".
+        self._bad_limits: dict[str, Violations] = {}
+        rules = []
+        for role, rank in ROLE_RANK.items():
+            rule = role_limits.get(role)
+            limit, window = (rule.limit, rule.window_ms) if rule else (0, 0)
+            if rule:
+                v = Violations()
+                check_rule(v, rule.limit, rule.window_ms, min(1, rule.limit))
+                if v.items:
+                    self._bad_limits[role] = v
+                    limit, window = 0, 0
+            rules.append(f"{role} {rank} {limit} {window}")
+        self._rules = " ".join(rules)
 
     def required(self, path: str) -> int | None:
         """Access needed for ``path``; 0 for public paths; None for paths no service serves."""
@@ -91,28 +122,31 @@ class GatewayAuth:
             return ACCESS_ADMIN
         return self.policy.get(path.split("?", 1)[0])
 
-    async def authorize(self, path: str, authorization: str) -> Caller | None:
-        """The caller allowed to call ``path``, or None for a public path.
+    async def admit(self, path: str, authorization: str) -> Admission:
+        """May this request through, and who is calling (one Redis round trip for non-public paths).
 
-        Raises Unauthenticated (no or bad credentials), PermissionDenied (role too low) or NotFound
-        (a path the contracts do not declare: nothing else is reachable).
+        Raises Unauthenticated (no, bad, revoked or expired credentials, or a banned subject),
+        NotFound (a path the contracts do not declare: nothing else is reachable) or
+        PermissionDenied (role too low). A caller over its role's limit is admitted with
+        ``retry_after_ms`` > 0 and nothing consumed.
         """
         needed = self.required(path)
         if needed == 0:
-            return None
+            return PUBLIC
         scheme, _, token = authorization.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
             raise Unauthenticated("missing credentials: send 'authorization: Bearer <session token>'")
-        claims = await self.sessions.validate(token.strip(), sliding=False)
-        if needed is None:
+        check_token(token)
+        out = await self.store.admit(tokens.token_hash(token), self.clock.now_ms(), needed or 0, self._rules)
+        if out.code == INVALID_SESSION:
+            raise Unauthenticated(INVALID_TOKEN)
+        if out.code == NO_SUCH_PATH:
             raise NotFound(f"no such RPC: {path}")
-        if ROLE_RANK.get(claims.role, 0) < needed:
+        if out.code == ROLE_TOO_LOW:
             raise PermissionDenied(f"{path} needs the {ACCESS_NAMES[needed]} role")
-        return Caller(claims.subject, claims.role, claims.session_id)
-
-    async def consume(self, subject: str, role: str, hits: int) -> Decision | None:
-        """Per-caller limit for the role; None when the role has no limit."""
-        rule = self.role_limits.get(role)
-        if rule is None or not subject:
-            return None
-        return await self.limits.consume(f"gateway:{subject}", rule.limit, rule.window_ms, min(max(hits, 1), rule.limit))
+        bad = self._bad_limits.get(out.role)
+        if bad is not None:
+            bad.raise_if_any()
+        caller = Caller(out.subject, out.role, out.session_id)
+        return Admission(caller, out.retry_after_ms if out.code == OVER_LIMIT else 0)

@@ -25,6 +25,7 @@ from .sessions import Sessions
 from .store.bans import BanStore
 from .store.cache import CacheStore
 from .store.client import connect
+from .store.gateway import GatewayStore
 from .store.notifications import NotificationStore
 from .store.rate_limit import RateLimitStore
 from .store.sessions import SessionStore
@@ -49,7 +50,7 @@ class Session(Service):
             NotificationStore(self.redis, self.blocking, conf.notify_max_len, conf.notify_retention_seconds * 1000),
             conf.notify_max_subscribers)
         self.rate_limits = RateLimits(RateLimitStore(self.redis))
-        self.gateway = GatewayAuth(self.sessions, self.rate_limits, parse_role_limits(conf.gateway_rate_limits))
+        self.gateway = GatewayAuth(GatewayStore(self.redis), self.clock, parse_role_limits(conf.gateway_rate_limits))
         self._sweeper: asyncio.Task | None = None
 
     def register(self, server: grpc.aio.Server) -> None:

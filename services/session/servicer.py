@@ -26,6 +26,11 @@ def _ts(ms: int) -> timestamp_pb2.Timestamp:
     return timestamp_pb2.Timestamp(seconds=ms // 1000, nanos=(ms % 1000) * 1_000_000)
 
 
+def _ts_fields(ms: int) -> dict[str, int]:
+    """A Timestamp as constructor fields: built in place in its parent instead of copied into it."""
+    return {"seconds": ms // 1000, "nanos": (ms % 1000) * 1_000_000}
+
+
 def _dur(ms: int) -> duration_pb2.Duration:
     return duration_pb2.Duration(seconds=ms // 1000, nanos=(ms % 1000) * 1_000_000)
 
@@ -38,11 +43,11 @@ def _ms(msg, field: str) -> int | None:
     return d.seconds * 1000 + d.nanos // 1_000_000
 
 
-def _session(c: SessionClaims) -> session_pb2.Session:
-    return session_pb2.Session(
-        session_id=c.session_id, subject=c.subject, role=c.role, attributes=c.attributes,
-        create_time=_ts(c.create_ms), expire_time=_ts(c.expire_ms), max_expire_time=_ts(c.max_expire_ms),
-        last_used_time=_ts(c.last_used_ms))
+def _session(c: SessionClaims) -> dict:
+    """A Session as constructor fields for the response that carries it (built in place, not copied)."""
+    return {"session_id": c.session_id, "subject": c.subject, "role": c.role, "attributes": c.attributes,
+            "create_time": _ts_fields(c.create_ms), "expire_time": _ts_fields(c.expire_ms),
+            "max_expire_time": _ts_fields(c.max_expire_ms), "last_used_time": _ts_fields(c.last_used_ms)}
 
 
 def _ban(b: BanRecord) -> ban_pb2.Ban:
@@ -129,8 +134,10 @@ class BanServicer(ban_pb2_grpc.BanServiceServicer):
     async def CheckBans(self, request, context):
         subjects = list(request.subjects)
         bans = await self.bans.check(subjects)
+        # Dicts are built in place in the response; BanStatus objects would each be copied into it
+        # (a third of this RPC's Python time for a batch of 100).
         return ban_pb2.CheckBansResponse(results=[
-            ban_pb2.BanStatus(subject=s, banned=True, ban=_ban(b)) if b else ban_pb2.BanStatus(subject=s)
+            {"subject": s, "banned": True, "ban": _ban(b)} if b else {"subject": s}
             for s, b in zip(subjects, bans)])
 
     async def ListBans(self, request, context):

@@ -57,7 +57,7 @@ class Sessions:
         return Created(token, claims)
 
     async def validate(self, token: str, sliding: bool) -> SessionClaims:
-        _check_token(token)
+        check_token(token)
         claims = await self.store.validate(tokens.token_hash(token), self.clock.now_ms(), sliding)
         if claims is None:
             raise Unauthenticated(INVALID_TOKEN)
@@ -111,7 +111,7 @@ def _check_ttl(v: Violations, field: str, ttl_ms: int | None) -> None:
         v.add(field, "must be 1 min..30 days")
 
 
-def _check_token(token: str) -> None:
+def check_token(token: str) -> None:
     v = Violations()
     v.text("token", token, 1, 256)
     v.raise_if_any()

@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+import redis.asyncio as redis
 from envoy_api import ext_authz_pb2 as authz
 from envoy_api import ext_authz_pb2_grpc as authz_grpc
 from google.protobuf import duration_pb2
 
 from banhammer.session.v1 import ban_pb2, session_pb2
-from services.session.gateway import load_access_policy
+from services.runtime.errors import InvalidArgument
+from services.session.gateway import GatewayAuth, RoleLimit, load_access_policy
+from services.session.store.gateway import GatewayStore
 
 INGEST = "/banhammer.ingest.v1.IngestService/RecordAction"
 BAN = "/banhammer.session.v1.BanService/Ban"
@@ -103,3 +106,53 @@ async def test_rate_limit_per_caller_with_retry_hint(authorizer, sessions):
     # Another caller has its own budget.
     other = await _login(sessions, "gw-rl-other", "user")
     assert (await authorizer.Check(_check_request(OVERVIEW, other))).status.code == 0
+
+
+async def test_a_check_is_one_redis_round_trip(authorizer, sessions, session_redis_url):
+    token = await _login(sessions, "gw-one-trip", "service")
+    assert (await authorizer.Check(_check_request(INGEST, token))).status.code == 0  # script now loaded
+    watched, marker = redis.from_url(session_redis_url), redis.from_url(session_redis_url)
+    await marker.ping()  # connected before the watch starts
+    try:
+        async with watched.monitor() as monitor:
+            assert (await authorizer.Check(_check_request(INGEST, token))).status.code == 0
+            await marker.echo("end-of-check")  # MONITOR is ordered: everything before it is in
+            seen = []
+            while "end-of-check" not in (info := await monitor.next_command())["command"]:
+                seen.append((info["client_type"], info["command"]))
+    finally:
+        await watched.aclose()
+        await marker.aclose()
+    # Health probes PING on their own schedule; "lua" marks the script's own calls.
+    sent = [c for kind, c in seen if kind != "lua" and c.split()[0].upper() != "PING"]
+    assert len(sent) == 1 and sent[0].upper().startswith("EVALSHA"), seen
+    assert any(c.startswith("GET ban:active:gw-one-trip") for kind, c in seen if kind == "lua"), seen
+
+
+async def test_a_banned_subject_is_refused_even_if_a_session_survived(authorizer, sessions, r):
+    token = await _login(sessions, "gw-lingering", "service")
+    # Ban normally revokes sessions in the same script; store a ban behind its back to prove
+    # the gateway checks it anyway.
+    await r.set("ban:active:gw-lingering", '{"permanent":true,"expire_ms":0}')
+    try:
+        assert (await authorizer.Check(_check_request(INGEST, token))).status.code == 16
+    finally:
+        await r.delete("ban:active:gw-lingering")
+    assert (await authorizer.Check(_check_request(INGEST, token))).status.code == 0
+
+
+async def test_refused_calls_consume_no_rate_limit(authorizer, sessions):
+    token = await _login(sessions, "gw-rl-denied", "user")
+    for _ in range(5):  # a user may not call ingest; these must not use up the 20-call budget
+        assert (await authorizer.Check(_check_request(INGEST, token))).status.code == 7
+    codes = [(await authorizer.Check(_check_request(OVERVIEW, token))).status.code for _ in range(21)]
+    assert codes == [0] * 20 + [8]
+
+
+async def test_a_role_limit_consume_would_reject_fails_each_call(service, sessions, clock):
+    _, svc = service
+    token = await _login(sessions, "gw-bad-limit", "user")
+    auth = GatewayAuth(GatewayStore(svc.redis), clock, {"user": RoleLimit(0, 1000)}, policy={OVERVIEW: 1})
+    for _ in range(2):
+        with pytest.raises(InvalidArgument, match="limit"):
+            await auth.admit(OVERVIEW, f"Bearer {token}")

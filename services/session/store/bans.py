@@ -61,6 +61,7 @@ class BanStore:
         self._ban = r.register_script(scripts.BAN)
         self._unban = r.register_script(scripts.UNBAN)
         self._sweep = r.register_script(scripts.SWEEP_BANS)
+        self._get_bans = r.register_script(scripts.GET_BANS)
 
     def _keys(self, subject: str) -> list[str]:
         return [keys.ban(subject), keys.BAN_INDEX, keys.BAN_EXPIRY, keys.ban_history(subject)]
@@ -108,12 +109,15 @@ class BanStore:
 
     @guard
     async def get(self, subjects: list[str]) -> list[BanRecord | None]:
-        """Stored bans (possibly expired) for ``subjects``, in order: one MGET round trip."""
+        """Stored bans (possibly expired) for ``subjects``, in order: one round trip."""
         if len(subjects) == 1:
-            raws = [await self.r.get(keys.ban(subjects[0]))]
-        else:
-            raws = await self.r.mget([keys.ban(s) for s in subjects])
-        return [None if raw is None else _ban(raw) for raw in raws]
+            raw = await self.r.get(keys.ban(subjects[0]))
+            return [None if raw is None else _ban(raw)]
+        found = await self._get_bans(args=[json.dumps(subjects, ensure_ascii=False), keys.ban("")])
+        bans: list[BanRecord | None] = [None] * len(subjects)
+        for i in range(0, len(found), 2):
+            bans[int(found[i]) - 1] = _ban(found[i + 1])
+        return bans
 
     @guard
     async def list_active(self, now_ms: int, limit: int, cursor: str) -> Page:

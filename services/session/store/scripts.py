@@ -231,6 +231,22 @@ end
 return n
 """
 
+# Batch ban lookup that answers only for the subjects that have a ban: bans are rare, and a
+# reply of 100 nils costs redis-py (pure-Python RESP parsing) more than the lookups cost Redis.
+# Subjects travel as one JSON argument rather than 100 keys for the same reason.
+# ARGV: JSON array of subjects, ban key prefix. Returns {position (1-based), ban json, ...}.
+GET_BANS = """
+local out = {}
+for i, subject in ipairs(cjson.decode(ARGV[1])) do
+  local b = redis.call('GET', ARGV[2] .. subject)
+  if b then
+    out[#out + 1] = i
+    out[#out + 1] = b
+  end
+end
+return out
+"""
+
 # KEYS: cache, lease. ARGV: lease token, lease ttl ms.
 # Returns {1, value, pttl} on a hit, {2, pttl} when the lease was granted, {3, pttl} to wait.
 GET_OR_LEASE = """
@@ -270,26 +286,74 @@ return id
 
 # GCRA ("sliding window" without fixed boundaries): capacity returns continuously at
 # limit/window, at most `limit` units at once. State: debt in unit*ms (0 = full capacity),
-# scaled by limit so integer inputs stay exact in Lua's doubles.
-# KEYS: limiter. ARGV: limit, window ms, cost.
+# scaled by limit so integer inputs stay exact in Lua's doubles. Shared by RATE_LIMIT and
+# GATEWAY_ADMIT, so the gateway's per-caller limit is the same limiter as Consume.
 # Returns {allowed 0/1, remaining, retry_after ms, reset_after ms}.
-RATE_LIMIT = """
-local limit, window, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local s = redis.call('HMGET', KEYS[1], 'debt', 'at')
-local debt = 0
-if s[1] then
-  debt = math.max(0, tonumber(s[1]) - (now - tonumber(s[2])) * limit)
+_GCRA = """
+local function gcra(key, limit, window, cost)
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local s = redis.call('HMGET', key, 'debt', 'at')
+  local debt = 0
+  if s[1] then
+    debt = math.max(0, tonumber(s[1]) - (now - tonumber(s[2])) * limit)
+  end
+  local cap = window * limit
+  local want = debt + cost * window
+  if want > cap then
+    local retry = math.ceil((want - cap) / limit)
+    return {0, math.floor((cap - debt) / window), retry, math.ceil(debt / limit)}
+  end
+  local reset = math.ceil(want / limit)
+  redis.call('HSET', key, 'debt', string.format('%.17g', want), 'at', string.format('%d', now))
+  redis.call('PEXPIRE', key, math.max(reset, 1))
+  return {1, math.floor((cap - want) / window), 0, reset}
 end
-local cap = window * limit
-local want = debt + cost * window
-if want > cap then
-  local retry = math.ceil((want - cap) / limit)
-  return {0, math.floor((cap - debt) / window), retry, math.ceil(debt / limit)}
+"""
+
+# KEYS: limiter. ARGV: limit, window ms, cost.
+RATE_LIMIT = _GCRA + """
+return gcra(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))
+"""
+
+# The gateway's whole decision for one request in one round trip: the session behind the token
+# (as VALIDATE_SESSION without sliding), the subject's ban, the role's access rank, and the
+# caller's rate limit. Order matches the Python it replaced: invalid token, then unknown path,
+# then role, then limit (a refused call consumes nothing).
+# KEYS: token. ARGV: now, access the path needs (0: no such path), per-role policy as
+#       "<role> <rank> <limit> <window ms> ..." (limit 0: unmetered), rate-limit key prefix.
+# Returns {code, sid, subject, role, retry_after ms}: code 0 admitted, 1 invalid session,
+# 2 no such path, 3 role too low, 4 over the limit.
+GATEWAY_ADMIT = PRELUDE + _GCRA + f"""
+local P_BAN = '{keys.ban("")}'
+""" + """
+local now = tonumber(ARGV[1])
+local sid = redis.call('GET', KEYS[1])
+if not sid then return {1} end
+local k = P_SESSION .. sid
+local f = redis.call('HMGET', k, 'exp', 'used', 'sub', 'role')
+if not f[1] then
+  redis.call('DEL', KEYS[1])
+  return {1}
 end
-local reset = math.ceil(want / limit)
-redis.call('HSET', KEYS[1], 'debt', string.format('%.17g', want), 'at', string.format('%d', now))
-redis.call('PEXPIRE', KEYS[1], math.max(reset, 1))
-return {1, math.floor((cap - want) / window), 0, reset}
+if tonumber(f[1]) <= now then
+  drop_session(sid)
+  return {1}
+end
+if now - tonumber(f[2]) >= 1000 then redis.call('HSET', k, 'used', now) end
+local sub, role = f[3], f[4]
+-- Banning revokes sessions in the same script, so this only guards that invariant.
+if ban_alive(redis.call('GET', P_BAN .. sub), now) then return {1} end
+local needed = tonumber(ARGV[2])
+if needed == 0 then return {2, sid, sub, role} end
+local rank, limit, window = 0, 0, 0
+for name, r, l, w in string.gmatch(ARGV[3], '(%S+) (%d+) (%d+) (%d+)') do
+  if name == role then rank, limit, window = tonumber(r), tonumber(l), tonumber(w) end
+end
+if rank < needed then return {3, sid, sub, role} end
+if limit > 0 and sub ~= '' then
+  local d = gcra(ARGV[4] .. sub, limit, window, 1)
+  if d[1] == 0 then return {4, sid, sub, role, d[3]} end
+end
+return {0, sid, sub, role}
 """
