@@ -23,7 +23,8 @@ from .validation import Violations
 
 log = logging.getLogger("banhammer.energy.dashboard")
 
-LATEST_WINDOW_NS = 3600 * 10**9
+HOUR_NS = 3600 * 10**9
+LATEST_WINDOW_NS = HOUR_NS
 MAX_LATEST = 500
 MAX_ALERTS = 100
 
@@ -89,4 +90,8 @@ class Dashboard:
             return reported[today]
         start = now_ns - now_ns % forecasting.DAY_NS
         hours = await self.queries.hourly_kwh(building_id, self.power_sensor, start, now_ns + 1)
-        return sum(hours.values()) if hours else None
+        if not hours:
+            return None
+        # Each hour's mean kW counts for the part of it that has passed: the current hour is not
+        # over yet, so a full hour of it would overstate today by up to its whole consumption.
+        return sum(kwh * min(now_ns - hour, HOUR_NS) / HOUR_NS for hour, kwh in hours.items())

@@ -190,6 +190,20 @@ async def test_forecast_dashboard_and_drift_alert(stubs, energy, service):
     assert alert.sensor_type == "" and "forecast" in alert.message
 
 
+async def test_today_counts_only_the_elapsed_part_of_the_current_hour(stubs):
+    b = await _building(stubs, "Today")
+    before = time.time_ns()
+    hour = before - before % H
+    await stubs.sensors.WriteReadings(spb.WriteReadingsRequest(readings=[
+        reading(b, hour, 120.0, sensor="power", floor="1", room="main", unit="kW")]))
+    dash = await stubs.dashboard.GetDashboard(dashboard_pb2.GetDashboardRequest(building_id=b))
+    after = time.time_ns()
+    if after - after % H != hour:
+        pytest.skip("the hour turned during the test")  # a later run asserts it
+    # 120 kW for the elapsed part of this hour (the server's clock is between before and after).
+    assert 120.0 * (before - hour) / H - 1e-9 <= dash.today_kwh <= 120.0 * (after - hour) / H + 1e-9
+
+
 async def test_dashboard_degrades_when_influxdb_is_down(stubs, influx_server):
     b = await _building(stubs, "Degraded")
     with influx_server.down():
