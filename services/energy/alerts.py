@@ -4,6 +4,12 @@ The evaluator is stateless between ticks: each tick reads the recent readings of
 from InfluxDB and the open alerts from PostgreSQL (the one open alert per rule and series is the state),
 then applies the pure decisions of ``alerting``. Notifications go through an outbox (flags on the alert
 row), so an alert stored while the session service is down is published when it returns.
+
+Threshold rules are also evaluated right after readings are written (``written`` / ``run_on_write``):
+only the rules of the (building, sensor type) pairs a write touched, gathered over a short window so a
+burst of batches costs one pass. An alert then fires within about that window of the reading that
+completes its minimum duration, instead of at the next tick; the periodic tick remains for drift rules
+and for readings that reached InfluxDB some other way (the spool's replay after an outage, say).
 """
 
 from __future__ import annotations
@@ -87,12 +93,18 @@ def _alert_position(cursor: dict) -> tuple[dt.datetime, int]:
     return fired_at, pagination.integer(cursor.get("id"))
 
 
+# Pairs remembered between on-write passes; past this, the next pass evaluates every rule instead.
+MAX_WRITTEN_PAIRS = 10_000
+
+
 class Alerts:
     def __init__(self, store: AlertStore, queries: SensorQueries, sessions: SessionClient, power_sensor: str) -> None:
         self.store = store
         self.queries = queries
         self.sessions = sessions
         self.power_sensor = power_sensor
+        self._written: set[tuple[int, str]] | None = set()  # None: too many, evaluate everything
+        self._poked = asyncio.Event()
 
     # --- rules -------------------------------------------------------------------------------------
     async def create_rule(self, rule: AlertRule) -> AlertRule:
@@ -180,10 +192,15 @@ class Alerts:
         })
 
     # --- evaluation --------------------------------------------------------------------------------
-    async def evaluate(self, now_ns: int | None = None) -> tuple[int, int]:
-        """One evaluator tick over every enabled rule; returns (fired, cleared)."""
+    async def evaluate(self, now_ns: int | None = None, only: set[tuple[int, str]] | None = None) -> tuple[int, int]:
+        """One evaluator tick over every enabled rule (``only``: just the threshold rules of these
+        (building id, sensor type) pairs); returns (fired, cleared)."""
         now_ns = now_ns or time.time_ns()
         rules = await self.store.enabled_rules()
+        if only is not None:
+            rules = [r for r in rules if r.kind == "threshold" and (r.building_id, r.sensor_type) in only]
+            if not rules:
+                return 0, 0
         open_alerts = await self.store.open_alerts()
         fired = cleared = 0
         for rule in rules:
@@ -253,6 +270,26 @@ class Alerts:
         if decision.action == "clear":
             return 0, int(await self.store.clear(current.alert_id, when) is not None)
         return 0, 0
+
+    def written(self, pairs: set[tuple[int, str]]) -> None:
+        """Readings of these (building id, sensor type) pairs are now in InfluxDB."""
+        if self._written is not None:
+            self._written |= pairs
+            if len(self._written) > MAX_WRITTEN_PAIRS:
+                self._written = None
+        self._poked.set()
+
+    async def run_on_write(self, gather: float, stop: asyncio.Event) -> None:
+        """Evaluate the rules of what was written, at most once per ``gather`` seconds."""
+        while not stop.is_set():
+            await self._poked.wait()
+            await asyncio.sleep(gather)  # let a burst of batches arrive: one pass for all of them
+            self._poked.clear()
+            only, self._written = self._written, set()
+            try:
+                await self.evaluate(only=only)
+            except Exception:  # noqa: BLE001 - the loop must survive a bad pass; logged with trace
+                log.exception("alert evaluation after write failed")
 
     async def run(self, interval: float, stop: asyncio.Event) -> None:
         """The evaluator loop (one per process; the open-alert unique index makes replicas safe)."""

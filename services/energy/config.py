@@ -24,6 +24,7 @@ class EnergyConfig:
     argon2_parallelism: int = env("ENERGY_ARGON2_PARALLELISM", 4, doc="argon2id lanes")
     argon2_max_concurrent: int = env("ENERGY_ARGON2_MAX_CONCURRENT", 2, doc="Password hashes computed at once")
     alert_interval_seconds: float = env("ENERGY_ALERT_INTERVAL_SECONDS", 30.0, doc="Alert evaluation period (0: off)")
+    alert_write_gather_seconds: float = env("ENERGY_ALERT_WRITE_GATHER_SECONDS", 0.2, doc="Threshold rules are evaluated this long after a write touches them (0: only on the period)")
     power_sensor_type: str = env("ENERGY_POWER_SENSOR_TYPE", "power", doc="sensor_type whose kW readings give consumption")
     forecast_min_history_hours: int = env("ENERGY_FORECAST_MIN_HISTORY_HOURS", 48, doc="Hourly points a forecast needs")
     forecast_cache_seconds: float = env("ENERGY_FORECAST_CACHE_SECONDS", 300.0, doc="Forecast cache TTL")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 
 from services.runtime import InvalidArgument
 
@@ -103,12 +104,19 @@ def encode_batch(readings: list[Reading], now_ns: int | None = None) -> bytes:
 
 
 class SensorWrites:
-    """Validates, encodes and durably writes batches (InfluxDB or the spool)."""
+    """Validates, encodes and durably writes batches (InfluxDB or the spool).
 
-    def __init__(self, writer) -> None:
+    ``on_written`` hears the (building id, sensor type) pairs of each batch InfluxDB took (not of
+    spooled ones: they are not queryable yet), for alert evaluation on write."""
+
+    def __init__(self, writer, on_written: Callable[[set[tuple[int, str]]], None] | None = None) -> None:
         self.writer = writer
+        self.on_written = on_written
 
     async def write(self, readings: list[Reading], field: str = "readings") -> bool:
         now_ns = time.time_ns()
         check_batch(readings, now_ns, field)
-        return await self.writer.write(encode_batch(readings, now_ns), len(readings))
+        spooled = await self.writer.write(encode_batch(readings, now_ns), len(readings))
+        if not spooled and self.on_written is not None:
+            self.on_written({(r.building_id, r.sensor_type) for r in readings})
+        return spooled

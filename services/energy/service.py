@@ -54,8 +54,8 @@ class Energy(Service):
         self.buildings = Buildings(self.building_store, self.sessions)
         self.usage = Usage(usage_store)
         self.sensor_queries = SensorQueries(self.influx)
-        self.sensor_writes = SensorWrites(self.writer)
         self.alerts = Alerts(alert_store, self.sensor_queries, self.sessions, conf.power_sensor_type)
+        self.sensor_writes = SensorWrites(self.writer, self.alerts.written if conf.alert_write_gather_seconds > 0 else None)
         self.forecasts = Forecasts(self.building_store, self.sensor_queries, conf.power_sensor_type,
                                    conf.forecast_min_history_hours)
         self.dashboard = Dashboard(self.building_store, alert_store, usage_store, self.sensor_queries,
@@ -82,6 +82,9 @@ class Energy(Service):
         if self.conf.alert_interval_seconds > 0:
             self._tasks.append(asyncio.create_task(self.alerts.run(self.conf.alert_interval_seconds, self._stop),
                                                    name="energy-alerts"))
+        if self.conf.alert_write_gather_seconds > 0:
+            self._tasks.append(asyncio.create_task(
+                self.alerts.run_on_write(self.conf.alert_write_gather_seconds, self._stop), name="energy-alerts-on-write"))
 
     async def check(self) -> None:
         # PostgreSQL is required. InfluxDB being down is a degradation, not an outage: writes go to the

@@ -39,6 +39,7 @@ def energy_env(new_database, redis_url, influx_server, tmp_path_factory) -> dict
         "ENERGY_ARGON2_TIME_COST": "2",
         "ENERGY_ARGON2_PARALLELISM": "1",
         "ENERGY_ALERT_INTERVAL_SECONDS": "0",  # tests drive the evaluator themselves
+        "ENERGY_ALERT_WRITE_GATHER_SECONDS": "0",
         "ENERGY_DASHBOARD_CACHE_SECONDS": "2",
     }
 
@@ -97,5 +98,25 @@ def strict_energy(energy, energy_env, tmp_path_factory) -> Iterator[Suite]:
 @pytest.fixture(scope="session")
 async def strict_stubs(strict_energy) -> Stubs:
     ch = grpc.aio.insecure_channel(strict_energy.addr)
+    yield Stubs(ch)
+    await ch.close()
+
+
+@pytest.fixture(scope="session")
+def live_energy(energy, energy_env, tmp_path_factory) -> Iterator[Suite]:
+    """A second energy runtime that evaluates threshold rules on write (and has no periodic tick),
+    sharing the database and the session service."""
+    env = dict(energy_env, GRPC_PORT=str(free_port()), ENERGY_ALERT_WRITE_GATHER_SECONDS="0.05",
+               ENERGY_SPOOL_DIR=str(tmp_path_factory.mktemp("live-spool")))
+    running = Suite(env, targets=("energy",))
+    try:
+        yield running.start()
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="session")
+async def live_stubs(live_energy) -> Stubs:
+    ch = grpc.aio.insecure_channel(live_energy.addr)
     yield Stubs(ch)
     await ch.close()

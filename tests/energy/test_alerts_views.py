@@ -190,6 +190,28 @@ async def test_forecast_dashboard_and_drift_alert(stubs, energy, service):
     assert alert.sensor_type == "" and "forecast" in alert.message
 
 
+async def test_a_write_that_completes_the_duration_fires_without_a_tick(stubs, live_stubs):
+    """The live runtime has no periodic tick and nobody calls evaluate: only the on-write pass can
+    fire this alert, and only for the building whose readings were written."""
+    b, other = await _building(stubs, "Live"), await _building(stubs, "Quiet")
+    for building in (b, other):
+        await stubs.alerts.CreateAlertRule(apb.CreateAlertRuleRequest(rule=threshold_rule(building)))
+    channel = f"building_{b:03d}"
+    stream = stubs.notifications.Subscribe(notification_pb2.SubscribeRequest(
+        channels=[channel], last_seen_ids={channel: "0-0"}))
+    now = time.time_ns()
+    hot = [reading(b, now - (90 - i * 10) * S, 600.0 + i, sensor="power", floor="1", room="a", unit="kW")
+           for i in range(10)]
+    await live_stubs.sensors.WriteReadings(spb.WriteReadingsRequest(readings=hot[:5]))  # 40 s: not yet
+    await live_stubs.sensors.WriteReadings(spb.WriteReadingsRequest(readings=hot[5:]))  # now 90 s
+    fired = await _next_notification(stream)
+    assert fired.type == "energy_alert" and fired.attributes["value"] == "609.0"
+    (alert,) = (await stubs.alerts.ListAlerts(apb.ListAlertsRequest(building_id=b))).alerts
+    assert alert.state == apb.ALERT_STATE_FIRING and alert.trigger_value == 609.0
+    # The other building's rule was not touched by the write, and has no readings anyway.
+    assert not (await stubs.alerts.ListAlerts(apb.ListAlertsRequest(building_id=other))).alerts
+
+
 async def test_today_counts_only_the_elapsed_part_of_the_current_hour(stubs):
     b = await _building(stubs, "Today")
     before = time.time_ns()
