@@ -20,6 +20,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from opentelemetry import trace
 
 from .errors import DomainError, InvalidArgument, ResourceExhausted, Unavailable
+from .revocations import Revocations
 
 log = logging.getLogger("banhammer.rpc")
 
@@ -101,21 +102,37 @@ def _passthrough(exc: BaseException) -> bool:
     return isinstance(exc, (grpc.aio.AbortError, asyncio.CancelledError, GeneratorExit))
 
 
-def _wrap_unary_response(behavior: Callable, method: str, streaming_request: bool) -> Callable:
+async def _revoked(context: grpc.aio.ServicerContext) -> None:
+    await context.abort(grpc.StatusCode.UNAUTHENTICATED, "the session of this stream was revoked")
+
+
+def _wrap_unary_response(behavior: Callable, method: str, streaming_request: bool,
+                         revocations: Revocations | None = None) -> Callable:
+    guarded = streaming_request and revocations is not None
+
     async def handler(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        watch = revocations.watch(context) if guarded else None
         try:
             request = _checked_stream(request) if streaming_request else _check(request)
             return await behavior(request, context)
         except BaseException as exc:  # noqa: BLE001 - mapped, never leaked
+            if watch is not None and watch.revoked and isinstance(exc, asyncio.CancelledError):
+                await _revoked(context)
             if _passthrough(exc):
                 raise
             await _abort(context, method, exc)
+        finally:
+            if watch is not None:
+                revocations.release(watch)
 
     return handler
 
 
-def _wrap_stream_response(behavior: Callable, method: str, streaming_request: bool) -> Callable:
+def _wrap_stream_response(behavior: Callable, method: str, streaming_request: bool,
+                          revocations: Revocations | None = None) -> Callable:
     async def handler(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        # Streams can outlive their caller's session: watched, ended when it is revoked.
+        watch = revocations.watch(context) if revocations is not None else None
         try:
             request = _checked_stream(request) if streaming_request else _check(request)
             result = behavior(request, context)
@@ -125,15 +142,21 @@ def _wrap_stream_response(behavior: Callable, method: str, streaming_request: bo
             else:  # a coroutine that writes with context.write()
                 await result
         except BaseException as exc:  # noqa: BLE001
+            if watch is not None and watch.revoked and isinstance(exc, asyncio.CancelledError):
+                await _revoked(context)
             if _passthrough(exc):
                 raise
             await _abort(context, method, exc)
+        finally:
+            if watch is not None:
+                revocations.release(watch)
 
     return handler
 
 
 class ErrorInterceptor(grpc.aio.ServerInterceptor):
-    def __init__(self) -> None:
+    def __init__(self, revocations: Revocations | None = None) -> None:
+        self.revocations = revocations
         # method -> (handler, wrapped): registered handlers are fixed for the server's life, so
         # each is wrapped once rather than on every call.
         self._wrapped: dict[str, tuple[Any, Any]] = {}
@@ -146,12 +169,12 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
         cached = self._wrapped.get(method)
         if cached is not None and cached[0] is handler:
             return cached[1]
-        wrapped = _wrap(handler, method)
+        wrapped = _wrap(handler, method, self.revocations)
         self._wrapped[method] = (handler, wrapped)
         return wrapped
 
 
-def _wrap(handler: Any, method: str) -> Any:
+def _wrap(handler: Any, method: str, revocations: Revocations | None = None) -> Any:
     kwargs = dict(
         request_deserializer=_safe_deserializer(handler.request_deserializer),
         response_serializer=handler.response_serializer,
@@ -159,7 +182,7 @@ def _wrap(handler: Any, method: str) -> Any:
     if handler.unary_unary:
         return grpc.unary_unary_rpc_method_handler(_wrap_unary_response(handler.unary_unary, method, False), **kwargs)
     if handler.stream_unary:
-        return grpc.stream_unary_rpc_method_handler(_wrap_unary_response(handler.stream_unary, method, True), **kwargs)
+        return grpc.stream_unary_rpc_method_handler(_wrap_unary_response(handler.stream_unary, method, True, revocations), **kwargs)
     if handler.unary_stream:
-        return grpc.unary_stream_rpc_method_handler(_wrap_stream_response(handler.unary_stream, method, False), **kwargs)
-    return grpc.stream_stream_rpc_method_handler(_wrap_stream_response(handler.stream_stream, method, True), **kwargs)
+        return grpc.unary_stream_rpc_method_handler(_wrap_stream_response(handler.unary_stream, method, False, revocations), **kwargs)
+    return grpc.stream_stream_rpc_method_handler(_wrap_stream_response(handler.stream_stream, method, True, revocations), **kwargs)

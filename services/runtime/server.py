@@ -20,6 +20,7 @@ from grpc_reflection.v1alpha import reflection
 from . import config as cfg
 from .config import env
 from .interceptors import ErrorInterceptor
+from .revocations import Revocations
 from .logs import setup_logging
 from .service import Service, ServiceSpec
 from .telemetry import setup_telemetry, shutdown_telemetry
@@ -45,6 +46,7 @@ class ServerConfig:
     health_interval_seconds: float = env("HEALTH_INTERVAL_SECONDS", 2.0, doc="How often stores are probed")
     log_level: str = env("LOG_LEVEL", "INFO", doc="Log level (JSON logs on stderr)")
     otlp_endpoint: str = env("OTEL_EXPORTER_OTLP_ENDPOINT", "", doc="OTLP/gRPC collector for traces (unset: no export)")
+    session_service_addr: str = env("SESSION_SERVICE_ADDR", "", doc="host:port of the session service; gateway streams end when their session is revoked (a session service follows itself)")
     trace_sample_ratio: float = env("OTEL_TRACES_SAMPLER_ARG", 1.0, doc="Share of new traces recorded when exporting; a caller's sampling decision wins")
 
 
@@ -91,8 +93,9 @@ class Runtime:
     async def build(self, environ=None) -> None:
         self.specs = {spec.name: spec for spec in map(load_spec, self.targets)}
         self.targets = list(self.specs)
+        self.revocations = Revocations(self.conf.session_service_addr)
         self.server = grpc.aio.server(
-            interceptors=[ErrorInterceptor()],
+            interceptors=[ErrorInterceptor(self.revocations)],
             options=server_options(self.conf),
             maximum_concurrent_rpcs=self.conf.max_concurrent_rpcs,
         )
@@ -114,6 +117,8 @@ class Runtime:
         self.port = self.server.add_insecure_port(f"{self.conf.host}:{port}")
         if self.port == 0:
             raise OSError(f"could not bind {self.conf.host}:{port} (port taken?)")
+        if not self.revocations.session_addr and "session" in self.specs:
+            self.revocations.session_addr = f"127.0.0.1:{self.port}"  # the session service follows itself
 
     async def start(self) -> None:
         await self.server.start()
@@ -167,6 +172,7 @@ class Runtime:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.revocations.close()
         await self.server.stop(self.conf.grace_seconds)
         for target, service in self.services.items():
             try:

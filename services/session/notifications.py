@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from services.runtime.errors import ResourceExhausted
 
+from .store.keys import REVOCATIONS_CHANNEL
 from .store.notifications import ChannelState, Entry, NotificationStore, id_tuple
 from .validation import Violations
 
@@ -46,6 +47,8 @@ class Notifications:
     async def publish(self, channel: str, type_: str, message: str, attributes: dict[str, str]) -> str:
         v = Violations()
         v.text("channel", channel, 1, 128, CHANNEL, "[A-Za-z0-9_.:-]+")
+        if channel == REVOCATIONS_CHANNEL:
+            v.add("channel", "is written only by the session service itself")
         v.text("type", type_, 1, 64)
         v.text("message", message, 0, 4096)
         v.attributes("attributes", attributes, 32, 1024)

@@ -7,6 +7,7 @@ Kubernetes: the session service answers Envoy's ext_authz and rate-limit calls.
 from __future__ import annotations
 
 import json
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -19,7 +20,8 @@ from banhammer.energy.v1 import building_pb2, building_pb2_grpc
 from banhammer.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from banhammer.common.v1 import common_pb2
 from banhammer.query.v1 import query_pb2, query_pb2_grpc
-from banhammer.session.v1 import ban_pb2, ban_pb2_grpc, session_pb2, session_pb2_grpc
+from banhammer.session.v1 import (ban_pb2, ban_pb2_grpc, notification_pb2, notification_pb2_grpc, session_pb2,
+                                  session_pb2_grpc)
 from tests.harness import auth_metadata
 from tests.harness.paths import DESCRIPTOR
 
@@ -114,6 +116,65 @@ def test_revocation_and_bans_take_effect_on_the_next_call(gateway, gateway_token
         with pytest.raises(grpc.RpcError) as err:
             _session(channel, auth_metadata(other))
         assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+def _open_stream(channel, token: str):
+    """A game server's StreamActions through the gateway: one batch now, then the stream stays open."""
+    done = threading.Event()
+
+    def requests():
+        yield ingest_pb2.StreamActionsRequest(sequence=1, actions=[
+            common_pb2.PlayerAction(player_id="stream-p1", action_type="login", value=1.0)])
+        done.wait(30)
+
+    call = ingest_pb2_grpc.IngestServiceStub(channel).StreamActions(requests(), metadata=auth_metadata(token),
+                                                                    timeout=30)
+    return call, done
+
+
+@pytest.mark.parametrize("how", ["revoke", "ban"])
+def test_a_revoked_callers_open_stream_ends_unauthenticated(gateway, gateway_tokens, suite, how):
+    subject = f"stream-game-server-{how}"
+    with grpc.insecure_channel(suite.addr) as direct:
+        sessions = session_pb2_grpc.SessionServiceStub(direct)
+        token = sessions.CreateSession(session_pb2.CreateSessionRequest(subject=subject, role="service")).token
+        bystander = sessions.CreateSession(session_pb2.CreateSessionRequest(
+            subject=f"{subject}-other", role="service")).token
+        with grpc.insecure_channel(gateway.addr) as channel:
+            call, done = _open_stream(channel, token)
+            other, other_done = _open_stream(channel, bystander)
+            try:
+                assert next(call).accepted_count == 1 and next(other).accepted_count == 1  # admitted, streaming
+                if how == "revoke":
+                    sessions.RevokeSession(session_pb2.RevokeSessionRequest(token=token), timeout=10)
+                else:
+                    ban_pb2_grpc.BanServiceStub(direct).Ban(ban_pb2.BanRequest(
+                        subject=subject, reason="stream test", admin_source=ban_pb2.AdminSource(admin="ops"),
+                        permanent=True), timeout=10)
+                with pytest.raises(grpc.RpcError) as err:
+                    next(call)  # the open stream ends, without the client sending anything
+                assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+                assert "revoked" in err.value.details()
+                other_done.set()  # the other caller's stream was untouched: it ends normally
+                assert list(other) == []
+            finally:
+                done.set()
+                other_done.set()
+
+
+def test_the_revocations_channel_is_not_for_users(gateway, gateway_tokens):
+    with grpc.insecure_channel(gateway.addr) as channel:
+        stub = notification_pb2_grpc.NotificationServiceStub(channel)
+        stream = stub.Subscribe(notification_pb2.SubscribeRequest(channels=["session.revoked"]),
+                                metadata=auth_metadata(gateway_tokens["user"]), timeout=10)
+        with pytest.raises(grpc.RpcError) as err:
+            next(stream)
+        assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        with pytest.raises(grpc.RpcError) as err:
+            stub.Publish(notification_pb2.PublishRequest(channel="session.revoked", type="session_revoked",
+                                                         attributes={"subject": "e2e-admin"}),
+                         metadata=auth_metadata(gateway_tokens["admin"]), timeout=10)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
 def test_per_caller_rate_limit_is_resource_exhausted_with_retry_hint(gateway, suite):

@@ -56,7 +56,8 @@ def test_every_rpc_has_a_policy_and_admin_rpcs_are_marked():
 async def test_health_is_public_and_identity_headers_cannot_be_forged(authorizer):
     response = await authorizer.Check(_check_request("/grpc.health.v1.Health/Check", **{"x-banhammer-subject": "evil"}))
     assert response.status.code == 0
-    assert set(response.ok_response.headers_to_remove) >= {"x-banhammer-subject", "x-banhammer-role", "authorization"}
+    assert set(response.ok_response.headers_to_remove) >= {"x-banhammer-subject", "x-banhammer-role",
+                                                           "x-banhammer-session", "authorization"}
 
 
 async def test_no_or_bad_credentials_are_unauthenticated(authorizer):
@@ -72,7 +73,9 @@ async def test_roles_gate_admin_rpcs(authorizer, sessions):
     user = await _login(sessions, "gw-user-1", "user")
     ok = await authorizer.Check(_check_request(INGEST, game))
     assert ok.status.code == 0
-    assert _headers(ok) == {"x-banhammer-subject": "gw-game-server-1", "x-banhammer-role": "service"}
+    headers = _headers(ok)
+    assert headers.pop("x-banhammer-session")  # the session id, so a revocation can end its streams
+    assert headers == {"x-banhammer-subject": "gw-game-server-1", "x-banhammer-role": "service"}
     assert "authorization" in ok.ok_response.headers_to_remove  # tokens never reach the services
     assert (await authorizer.Check(_check_request(BAN, game))).status.code == 7  # PERMISSION_DENIED
     assert (await authorizer.Check(_check_request(BAN, admin))).status.code == 0

@@ -7,6 +7,8 @@ driven by the ``*:expiry`` sorted sets. Only cache, lease, rate-limit and idempo
 TTLs. The deployment must not use ``allkeys-*`` eviction on this Redis.
 """
 
+from services.runtime import revocations
+
 # Sessions -------------------------------------------------------------------------------
 SESSION_EXPIRY = "session:expiry"  # ZSET session_id -> expire ms (sweep index)
 SESSION_PREFIX = "session:id:"  # + session_id: HASH of claims (no token, only its hash)
@@ -55,6 +57,12 @@ def cache_lease(namespace: str, key: str) -> str:
 # Notifications and rate limits ----------------------------------------------------------
 def notification(channel: str) -> str:  # STREAM
     return f"notification:{channel}"
+
+
+# Every revocation (session, subject, ban, expiry) is appended here by the revoking script; the
+# runtime of every service follows it to end the revoked callers' open streams.
+REVOCATIONS_CHANNEL = revocations.CHANNEL
+REVOCATIONS = notification(REVOCATIONS_CHANNEL)  # STREAM, capped by MAXLEN
 
 
 def rate_limit(key: str) -> str:  # HASH {debt, at}, TTL = time until fully replenished

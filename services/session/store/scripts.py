@@ -12,6 +12,14 @@ local P_SESSION = '{keys.SESSION_PREFIX}'
 local P_TOKEN = '{keys.TOKEN_PREFIX}'
 local P_SUBJECT = '{keys.SUBJECT_PREFIX}'
 local K_SESSION_EXPIRY = '{keys.SESSION_EXPIRY}'
+local K_REVOCATIONS = '{keys.REVOCATIONS}'
+
+-- Announces a revocation on the revocations channel (a notification entry: type, message, attrs),
+-- in the same script as the revocation itself, so no revoked session's stream is missed.
+local function announce_revoked(field, value)
+  redis.call('XADD', K_REVOCATIONS, 'MAXLEN', '~', 10000, '*', 'type', 'session_revoked',
+             'message', field .. ' revoked', 'attrs', cjson.encode({{[field] = value}}))
+end
 
 -- Deletes a session and its indexes; returns its expiry ms, or nil when it did not exist.
 local function drop_session(sid)
@@ -24,6 +32,7 @@ local function drop_session(sid)
   redis.call('DEL', k, P_TOKEN .. f[3])
   redis.call('ZREM', P_SUBJECT .. f[1], f[2])
   redis.call('ZREM', K_SESSION_EXPIRY, sid)
+  announce_revoked('session_id', sid)
   return tonumber(f[4])
 end
 
