@@ -24,26 +24,40 @@ def _is_clean(value: str) -> bool:
     return value.isprintable() or not any(ord(c) < 0x20 or ord(c) == 0x7F for c in value)
 
 
-def _tag(v: Violations, field: str, value: str, lo: int, hi: int) -> None:
+def _tag_error(value: str, lo: int, hi: int) -> str | None:
     if value.isascii() and lo <= len(value) <= hi and value.isprintable() and "\\" not in value:
-        return  # the common case, decided without encoding
+        return None  # the common case, decided without encoding
     size = len(value.encode())
     if not lo <= size <= hi:
-        v.add(field, f"must be {lo}..{hi} bytes")
-    elif not _is_clean(value):
-        v.add(field, "must not contain control characters")
-    elif unrepresentable(value):
-        v.add(field, "a backslash may not end the value or precede a comma, space or equals sign "
-                     "(InfluxDB cannot store it)")
+        return f"must be {lo}..{hi} bytes"
+    if not _is_clean(value):
+        return "must not contain control characters"
+    if unrepresentable(value):
+        return ("a backslash may not end the value or precede a comma, space or equals sign "
+                "(InfluxDB cannot store it)")
+    return None
 
 
-def _text(v: Violations, field: str, value: str, hi: int) -> None:
+def _text_error(value: str, hi: int) -> str | None:
     if value.isascii() and len(value) <= hi and value.isprintable():
-        return
+        return None
     if len(value.encode()) > hi:
-        v.add(field, f"must be 0..{hi} bytes")
-    elif not _is_clean(value):
-        v.add(field, "must not contain control characters")
+        return f"must be 0..{hi} bytes"
+    if not _is_clean(value):
+        return "must not contain control characters"
+    return None
+
+
+class _Verdicts(dict):
+    """Per batch and field: each distinct value is checked once (tags and units repeat a lot)."""
+
+    def __init__(self, check) -> None:
+        super().__init__()
+        self.check = check
+
+    def __missing__(self, value: str) -> str | None:
+        out = self[value] = self.check(value)
+        return out
 
 
 def check_batch(readings: list[Reading], now_ns: int, field: str = "readings") -> None:
@@ -52,21 +66,29 @@ def check_batch(readings: list[Reading], now_ns: int, field: str = "readings") -
     if not 1 <= len(readings) <= MAX_BATCH:
         v.add(field, f"must hold 1..{MAX_BATCH} readings")
     oldest, newest = now_ns - RETENTION_NS, now_ns + FUTURE_NS
+    sensor = _Verdicts(lambda x: _tag_error(x, 1, 64))
+    floor = _Verdicts(lambda x: _tag_error(x, 0, 16) if x else None)
+    room = _Verdicts(lambda x: _tag_error(x, 0, 64) if x else None)
+    unit = _Verdicts(lambda x: _text_error(x, 20) if x else None)
+    status = _Verdicts(lambda x: _text_error(x, 32) if x else None)
+    isfinite = math.isfinite
     for i, r in enumerate(readings):
+        if (r.building_id > 0 and not (sensor[r.sensor_type] or floor[r.floor] or room[r.room] or unit[r.unit]
+                                       or status[r.status]) and isfinite(r.value)
+                and (not r.time_ns or oldest <= r.time_ns <= newest)):
+            continue  # the common case: one test per reading
         p = f"{field}[{i}]"
         if r.building_id <= 0:
             v.add(f"{p}.building_id", "must be > 0")
-        _tag(v, f"{p}.sensor_type", r.sensor_type, 1, 64)
-        if r.floor:
-            _tag(v, f"{p}.floor", r.floor, 0, 16)
-        if r.room:
-            _tag(v, f"{p}.room", r.room, 0, 64)
-        if not math.isfinite(r.value):
+        for name, verdicts, value in (("sensor_type", sensor, r.sensor_type), ("floor", floor, r.floor),
+                                      ("room", room, r.room)):
+            if error := verdicts[value]:
+                v.add(f"{p}.{name}", error)
+        if not isfinite(r.value):
             v.add(f"{p}.value", "must be finite")
-        if r.unit:
-            _text(v, f"{p}.unit", r.unit, 20)
-        if r.status:
-            _text(v, f"{p}.status", r.status, 32)
+        for name, verdicts, value in (("unit", unit, r.unit), ("status", status, r.status)):
+            if error := verdicts[value]:
+                v.add(f"{p}.{name}", error)
         if r.time_ns and not oldest <= r.time_ns <= newest:
             v.add(f"{p}.time", "must be within the last 30 days and at most 5 min in the future")
         if len(v.items) > 100:  # enough to fix a batch; keeps the error within message limits
@@ -93,13 +115,24 @@ def encode_batch(readings: list[Reading], now_ns: int | None = None) -> bytes:
             out = strings[value] = quote_string(value)
         return out
 
+    # A batch repeats few series (building, floor, room, sensor) and few unit/status pairs: each
+    # line's text before and after its value is built once per distinct one.
+    heads: dict[tuple, str] = {}
+    tails: dict[tuple, str] = {}
     lines = []
     append = lines.append
     for r in readings:
-        floor = f",floor={tag(r.floor)}" if r.floor else ""
-        room = f",room={tag(r.room)}" if r.room else ""
-        append(f"{_PREFIX}{r.building_id}{floor}{room},sensor_type={tag(r.sensor_type)} "
-               f"value={float(r.value)!r},unit={string(r.unit)},status={string(r.status)} {r.time_ns or now_ns}")
+        series = (r.building_id, r.floor, r.room, r.sensor_type)
+        head = heads.get(series)
+        if head is None:
+            floor = f",floor={tag(r.floor)}" if r.floor else ""
+            room = f",room={tag(r.room)}" if r.room else ""
+            head = heads[series] = f"{_PREFIX}{r.building_id}{floor}{room},sensor_type={tag(r.sensor_type)} value="
+        fields = (r.unit, r.status)
+        tail = tails.get(fields)
+        if tail is None:
+            tail = tails[fields] = f",unit={string(r.unit)},status={string(r.status)} "
+        append(f"{head}{float(r.value)!r}{tail}{r.time_ns or now_ns}")
     return "\n".join(lines).encode()
 
 

@@ -76,11 +76,13 @@ def tenant_in(pb: building_pb2.Tenant, only: set[str] | None = None) -> Tenant:
     return out
 
 
-def reading_in(pb: sensor_pb2.SensorReading) -> Reading:
-    # Hot path: plain arithmetic instead of ToNanoseconds(); an unset time reads as 0 (= "now").
-    t = pb.time
-    return Reading(pb.building_id, pb.sensor_type, pb.floor, pb.room, pb.value, pb.unit, pb.status,
-                   t.seconds * 1_000_000_000 + t.nanos)
+def readings_in(pbs) -> list[Reading]:
+    """Hot path (thousands per batch): one comprehension, tuple.__new__ instead of the NamedTuple's
+    Python-level constructor, plain arithmetic instead of ToNanoseconds(); an unset time reads as
+    0 (= "now")."""
+    new = tuple.__new__
+    return [new(Reading, (pb.building_id, pb.sensor_type, pb.floor, pb.room, pb.value, pb.unit, pb.status,
+                          (t := pb.time).seconds * 1_000_000_000 + t.nanos)) for pb in pbs]
 
 
 def rule(r: AlertRule) -> alert_pb2.AlertRule:

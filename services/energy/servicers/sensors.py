@@ -29,14 +29,14 @@ class SensorServicer(sensor_pb2_grpc.SensorServiceServicer):
 
     async def WriteReadings(self, request, context):
         await self.auth.user(context)
-        spooled = await self.writes.write([convert.reading_in(r) for r in request.readings])
+        spooled = await self.writes.write(convert.readings_in(request.readings))
         return sensor_pb2.WriteReadingsResponse(accepted_count=len(request.readings), spooled=spooled)
 
     async def StreamReadings(self, request_iterator, context):
         await self.auth.user(context)
         async for request in request_iterator:
             try:
-                spooled = await self.writes.write([convert.reading_in(r) for r in request.readings])
+                spooled = await self.writes.write(convert.readings_in(request.readings))
             except DomainError as exc:  # the batch's error travels in its ack; the stream goes on
                 yield sensor_pb2.StreamReadingsResponse(sequence=request.sequence, error=status_for(exc))
                 continue
