@@ -97,8 +97,9 @@ def check_batch(readings: list[Reading], now_ns: int, field: str = "readings") -
         raise InvalidArgument(v.items)
 
 
-def encode_batch(readings: list[Reading], now_ns: int | None = None) -> bytes:
-    """Newline-separated lines (no trailing newline); unset times become ``now_ns``."""
+def encode_batch(readings: list[Reading], now_ns: int | None = None, heads: dict[tuple, str] | None = None) -> bytes:
+    """Newline-separated lines (no trailing newline); unset times become ``now_ns``. ``heads``, if
+    given, is left holding the batch's series as keys: (building_id, floor, room, sensor_type)."""
     now_ns = now_ns or time.time_ns()
     tags: dict[str, str] = {}  # escaped tag values repeat a lot within a batch
     strings: dict[str, str] = {}
@@ -117,7 +118,7 @@ def encode_batch(readings: list[Reading], now_ns: int | None = None) -> bytes:
 
     # A batch repeats few series (building, floor, room, sensor) and few unit/status pairs: each
     # line's text before and after its value is built once per distinct one.
-    heads: dict[tuple, str] = {}
+    heads = {} if heads is None else heads
     tails: dict[tuple, str] = {}
     lines = []
     append = lines.append
@@ -149,7 +150,8 @@ class SensorWrites:
     async def write(self, readings: list[Reading], field: str = "readings") -> bool:
         now_ns = time.time_ns()
         check_batch(readings, now_ns, field)
-        spooled = await self.writer.write(encode_batch(readings, now_ns), len(readings))
+        series: dict[tuple, str] = {}
+        spooled = await self.writer.write(encode_batch(readings, now_ns, series), len(readings))
         if not spooled and self.on_written is not None:
-            self.on_written({(r.building_id, r.sensor_type) for r in readings})
+            self.on_written({(building, sensor) for building, _, _, sensor in series})
         return spooled
