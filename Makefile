@@ -26,6 +26,7 @@ gen: $(VENV)/.installed
 
 lint: install
 	$(BUF) lint
+	$(VENV)/bin/ruff check services bench tests scripts deploy
 
 test: install lint
 	$(PYTHON) -m pytest

@@ -190,7 +190,7 @@ class Stack:
               InfluxDB (v1 API)      http://127.0.0.1:{c.influx_port}  database {self.stores.influx_db}
               services (direct)      ingest :{c.ingest_port}  query :{c.query_port}  session :{c.session_port}  energy :{c.energy_port}
               logs                   {self.procs.log_dir}/"""))
-        print(f"\nhealth through the gateway (grpc.health.v1, header x-banhammer-service):")
+        print("\nhealth through the gateway (grpc.health.v1, header x-banhammer-service):")
         for name, state in self.health().items():
             print(f"  {name:<8} {state}")
 

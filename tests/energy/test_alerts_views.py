@@ -19,7 +19,7 @@ from banhammer.energy.v1 import sensor_pb2 as spb
 from banhammer.session.v1 import notification_pb2
 
 from .helpers import expect_error, violations
-from .test_sensors import S, reading, ts
+from .test_sensors import S, reading
 
 H = 3600 * S
 

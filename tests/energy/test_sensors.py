@@ -9,7 +9,6 @@ import io
 import time
 
 import grpc
-import pytest
 from google.protobuf import duration_pb2, timestamp_pb2
 
 from banhammer.common.v1 import common_pb2

@@ -8,7 +8,6 @@ import uuid
 
 import asyncpg
 import grpc
-import pytest
 
 from banhammer.energy.v1 import building_pb2, user_pb2
 from banhammer.session.v1 import session_pb2, session_pb2_grpc

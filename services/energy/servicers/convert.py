@@ -6,7 +6,7 @@ import datetime as dt
 
 from google.protobuf import timestamp_pb2
 
-from banhammer.energy.v1 import alert_pb2, building_pb2, sensor_pb2, user_pb2
+from banhammer.energy.v1 import alert_pb2, building_pb2, user_pb2
 
 from ..models import Alert, AlertRule, Building, Reading, Tenant, User
 from ..validation import Violations
