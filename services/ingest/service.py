@@ -10,7 +10,7 @@ import grpc
 
 from services.runtime import Service, ServiceSpec, Unavailable
 
-from . import servicer
+from . import servicer, sqlite_import
 from .actions import RawAction, Row, TimeWindow, validate
 from .bans import BanClient
 from .config import IngestConfig
@@ -117,4 +117,5 @@ async def migrate_command(conf: IngestConfig) -> int:
     return 0
 
 
-SPEC = ServiceSpec("ingest", IngestConfig, Ingest, default_port=50051, commands={"migrate": migrate_command})
+SPEC = ServiceSpec("ingest", IngestConfig, Ingest, default_port=50051,
+                   commands={"migrate": migrate_command, "import-sqlite": sqlite_import.import_command})

@@ -106,3 +106,24 @@ async def test_detector_queries_and_violation_cooldown(pglite: Server, db: Conne
     assert row == {"violation_count": 1, "risk_score": pytest.approx(0.4)}
     await detect.set_banned_until(db, "d-0", None)
     assert pglite.value("SELECT banned_until FROM player_summary WHERE player_id = 'd-0'") == "infinity"
+
+
+async def test_history_written_below_the_watermark_appears_once_refreshed(pglite: Server, db: Connection, now):
+    """What the SQLite import does at the end: rows older than the aggregates' watermark are not in
+    the real-time view until the imported range is refreshed (writes.REFRESH_AGGREGATES)."""
+    old = now - timedelta(days=3)
+    lo, hi = old - timedelta(hours=1), old + timedelta(hours=2)
+    # The watermark is the end of the newest materialized bucket: materialize a day of newer data.
+    await writes.write_group(db, [_rows("recent-", old + timedelta(days=1), 5)], rollups=False, want_touched=False)
+    for view in ("action_stats_1min", "action_stats_1h"):  # the watermark moves past `old`
+        await db.execute(f"CALL refresh_continuous_aggregate('{view}', $1::timestamptz, $2::timestamptz)",
+                         old - timedelta(days=1), now - timedelta(hours=2))
+    await writes.write_group(db, [_rows("hist-", old, 40)], rollups=False, want_touched=False)
+
+    def counted(view: str) -> int:
+        return pglite.value(f"SELECT coalesce(sum(actions), 0)::bigint FROM {view} WHERE player_id LIKE 'hist-%'")
+
+    assert counted("action_stats_1min") == counted("action_stats_1h") == 0  # below the watermark: unseen
+    for statement in writes.REFRESH_AGGREGATES:
+        await db.execute(statement, lo, hi)
+    assert counted("action_stats_1min") == counted("action_stats_1h") == 40

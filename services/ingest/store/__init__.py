@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 
 import asyncpg
 
@@ -118,6 +119,14 @@ class IngestStore:
                 async with self.pool.acquire(timeout=10) as conn:
                     await partitions.ensure_days(conn, partitions.days_between(first, last))
         raise AssertionError("unreachable")
+
+    async def refresh_aggregates(self, start: datetime, end: datetime) -> None:
+        """TimescaleDB only: materialize both continuous aggregates over [start, end] (whole buckets)."""
+        lo = start.replace(minute=0, second=0, microsecond=0)
+        hi = end.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+        async with self.pool.acquire() as conn:
+            for statement in writes.REFRESH_AGGREGATES:
+                await conn.execute(statement, lo, hi)
 
     async def maintain(self, retention_days: int) -> None:
         """Plain PostgreSQL housekeeping: partitions ahead, expired partitions and event ids."""

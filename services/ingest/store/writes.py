@@ -148,3 +148,11 @@ async def write_group(conn: asyncpg.Connection, batches: Sequence[Sequence[Row]]
         else:
             kept[rec["batch"]] = rec["n"]
     return GroupResult([len(rows) - k for rows, k in zip(batches, kept)], touched)
+
+
+# TimescaleDB: materialize the continuous aggregates over a range written below their watermark
+# (an import of history); their refresh policies only look back a few hours. Not in a transaction.
+REFRESH_AGGREGATES = (
+    "CALL refresh_continuous_aggregate('action_stats_1min', $1::timestamptz, $2::timestamptz)",
+    "CALL refresh_continuous_aggregate('action_stats_1h', $1::timestamptz, $2::timestamptz)",
+)
