@@ -96,6 +96,21 @@ class Points:
         return out
 
 
+    def series_batch(self, start: int, n: int) -> list[sensor_pb2.SeriesReadings]:
+        """The same points as ``proto_batch``, columnar: one SeriesReadings per series in the batch."""
+        groups: dict[tuple, sensor_pb2.SeriesReadings] = {}
+        for i in range(start, start + n):
+            r = self.reading(i)
+            key = (r.building_id, r.sensor_type, r.floor, r.room, r.unit, r.status)
+            s = groups.get(key)
+            if s is None:
+                s = groups[key] = sensor_pb2.SeriesReadings(building_id=r.building_id, sensor_type=r.sensor_type,
+                                                            floor=r.floor, room=r.room, unit=r.unit, status=r.status)
+            s.values.append(r.value)
+            s.times_unix_nano.append(r.time_ns)
+        return list(groups.values())
+
+
 async def influx_count(influx: InfluxClient, first_building: int) -> int:
     buildings = " OR ".join(f"building_id = '{b}'" for b in range(first_building, first_building + 50))
     series = await influx.query(f"SELECT count(value) FROM {influx.qualified_measurement} WHERE {buildings}")
@@ -116,9 +131,15 @@ async def bench_direct(influx: InfluxClient, points: Points, total: int, concurr
     return {"points": total, "seconds": elapsed, "points_per_s": total / elapsed}
 
 
-async def bench_stream(addr: str, md: tuple, points: Points, total: int, streams: int, window: int) -> dict:
-    raw = [sensor_pb2.StreamReadingsRequest(sequence=k, readings=points.proto_batch(s, min(BATCH, total - s)))
-           .SerializeToString() for k, s in enumerate(range(0, total, BATCH))]
+async def bench_stream(addr: str, md: tuple, points: Points, total: int, streams: int, window: int,
+                       columnar: bool = False) -> dict:
+    def request(k: int, s: int) -> sensor_pb2.StreamReadingsRequest:
+        n = min(BATCH, total - s)
+        if columnar:
+            return sensor_pb2.StreamReadingsRequest(sequence=k, series=points.series_batch(s, n))
+        return sensor_pb2.StreamReadingsRequest(sequence=k, readings=points.proto_batch(s, n))
+
+    raw = [request(k, s).SerializeToString() for k, s in enumerate(range(0, total, BATCH))]
     shards = [raw[i::streams] for i in range(streams)]
     async with grpc.aio.insecure_channel(addr, options=[("grpc.max_send_message_length", 64 << 20)]) as ch:
         call = ch.stream_stream("/banhammer.energy.v1.SensorService/StreamReadings",
@@ -226,12 +247,17 @@ async def run(args) -> dict:
         results["direct_post"] = await bench_direct(influx, Points(100_001, base), total, 4)
         results["stream"] = await bench_stream(target, md, Points(200_001, base), total, streams=4, window=2)
         results["unary"] = await bench_unary(target, md, Points(300_001, base), total // 2, concurrency=4)
-        for name, first, n in (("direct_post", 100_001, total), ("stream", 200_001, total), ("unary", 300_001, total // 2)):
+        results["stream_columnar"] = await bench_stream(target, md, Points(400_001, base), total, streams=4, window=2,
+                                                        columnar=True)
+        for name, first, n in (("direct_post", 100_001, total), ("stream", 200_001, total), ("unary", 300_001, total // 2),
+                               ("stream_columnar", 400_001, total)):
             stored = await influx_count(influx, first)
             assert stored == n, f"{name}: InfluxDB holds {stored} of {n} points"
             results[name]["verified_in_influxdb"] = stored
         results["stream_vs_direct"] = results["stream"]["points_per_s"] / results["direct_post"]["points_per_s"]
         results["unary_vs_direct"] = results["unary"]["points_per_s"] / results["direct_post"]["points_per_s"]
+        results["stream_columnar_vs_direct"] = (results["stream_columnar"]["points_per_s"]
+                                                / results["direct_post"]["points_per_s"])
         results["dashboard"] = await bench_dashboard(target, md, 500 if args.quick else 3000, 8)
         await influx.close()
         return results
@@ -249,11 +275,11 @@ def main() -> None:
     print(f"\nenergy benchmark ({results['via']}, {BATCH}-reading batches)")
     print(f"{'phase':<34}{'points':>10}{'seconds':>10}{'points/s':>12}")
     for key, label in (("direct_post", "direct line-protocol POST (x4)"), ("stream", "StreamReadings (4 streams)"),
-                       ("unary", "WriteReadings (x4)")):
+                       ("unary", "WriteReadings (x4)"), ("stream_columnar", "StreamReadings, columnar series")):
         r = results[key]
         print(f"{label:<34}{r['points']:>10}{r['seconds']:>10.2f}{r['points_per_s']:>12,.0f}")
     print(f"ratio stream/direct: {results['stream_vs_direct']:.1%}   unary/direct: {results['unary_vs_direct']:.1%}"
-          f"   (target >= 50%)")
+          f"   columnar stream/direct: {results['stream_columnar_vs_direct']:.1%}   (target >= 50%)")
     d = results["dashboard"]
     print(f"GetDashboard: {d['calls']} calls, p50 {d['p50_ms']:.1f} ms, p99 {d['p99_ms']:.1f} ms, "
           f"max {d['max_ms']:.1f} ms (target p99 < 50 ms)")

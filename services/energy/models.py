@@ -53,6 +53,19 @@ class Reading(NamedTuple):
     time_ns: int
 
 
+class Series(NamedTuple):
+    """Readings of one series, columnar (SeriesReadings): tags once, values with their times."""
+
+    building_id: int
+    sensor_type: str
+    floor: str
+    room: str
+    unit: str
+    status: str
+    values: list[float]
+    times: list[int]  # ns; empty: every value at receive time
+
+
 @dataclass(frozen=True)
 class AlertRule:
     rule_id: int

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import math
 import time
 from collections.abc import Callable
@@ -10,7 +11,7 @@ from services.runtime import InvalidArgument
 
 from .influx.client import MEASUREMENT
 from .influx.lineprotocol import escape_key, escape_measurement, quote_string, unrepresentable
-from .models import Reading
+from .models import Reading, Series
 from .validation import Violations
 
 MAX_BATCH = 5000
@@ -60,9 +61,20 @@ class _Verdicts(dict):
         return out
 
 
-def check_batch(readings: list[Reading], now_ns: int, field: str = "readings") -> None:
-    """All-or-nothing: every violation of the batch, each named readings[i].<field>."""
+def check_batch(readings: list[Reading], now_ns: int, field: str = "readings",
+                locate: Callable[[int, str], str] | None = None) -> None:
+    """All-or-nothing: every violation of the batch, each named readings[i].<field> (``locate(i,
+    name)`` names them otherwise, e.g. inside columnar series); a repeated one is reported once."""
+    where = locate or (lambda i, name: f"{field}[{i}].{name}")
     v = Violations()
+    reported: set[tuple[str, str]] = set()
+
+    def add(i: int, name: str, message: str) -> None:
+        path = where(i, name)
+        if (path, message) not in reported:
+            reported.add((path, message))
+            v.add(path, message)
+
     if not 1 <= len(readings) <= MAX_BATCH:
         v.add(field, f"must hold 1..{MAX_BATCH} readings")
     oldest, newest = now_ns - RETENTION_NS, now_ns + FUTURE_NS
@@ -77,20 +89,19 @@ def check_batch(readings: list[Reading], now_ns: int, field: str = "readings") -
                                        or status[r.status]) and isfinite(r.value)
                 and (not r.time_ns or oldest <= r.time_ns <= newest)):
             continue  # the common case: one test per reading
-        p = f"{field}[{i}]"
         if r.building_id <= 0:
-            v.add(f"{p}.building_id", "must be > 0")
+            add(i, "building_id", "must be > 0")
         for name, verdicts, value in (("sensor_type", sensor, r.sensor_type), ("floor", floor, r.floor),
                                       ("room", room, r.room)):
             if error := verdicts[value]:
-                v.add(f"{p}.{name}", error)
+                add(i, name, error)
         if not isfinite(r.value):
-            v.add(f"{p}.value", "must be finite")
+            add(i, "value", "must be finite")
         for name, verdicts, value in (("unit", unit, r.unit), ("status", status, r.status)):
             if error := verdicts[value]:
-                v.add(f"{p}.{name}", error)
+                add(i, name, error)
         if r.time_ns and not oldest <= r.time_ns <= newest:
-            v.add(f"{p}.time", "must be within the last 30 days and at most 5 min in the future")
+            add(i, "time", "must be within the last 30 days and at most 5 min in the future")
         if len(v.items) > 100:  # enough to fix a batch; keeps the error within message limits
             break
     if v.items:
@@ -137,6 +148,42 @@ def encode_batch(readings: list[Reading], now_ns: int | None = None, heads: dict
     return "\n".join(lines).encode()
 
 
+def flatten(readings: list[Reading], series: list[Series]) -> tuple[list[Reading], Callable[[int, str], str] | None]:
+    """``readings`` followed by every value of ``series`` as a Reading, and how to name a flattened
+    index's fields in the request (None: no series, the default names apply). Raises
+    InvalidArgument for series whose arrays do not line up."""
+    if not series:
+        return readings, None
+    v = Violations()
+    starts: list[int] = []
+    out = list(readings)
+    new = tuple.__new__
+    for k, s in enumerate(series):
+        if not s.values:
+            v.add(f"series[{k}].values", "must hold at least one value")
+        if s.times and len(s.times) != len(s.values):
+            v.add(f"series[{k}].times_unix_nano", "must be empty or hold one time per value")
+        if v.items:
+            continue
+        starts.append(len(out))
+        tags = (s.building_id, s.sensor_type, s.floor, s.room)
+        times = s.times or (0,) * len(s.values)
+        out.extend(new(Reading, (*tags, value, s.unit, s.status, t)) for value, t in zip(s.values, times))
+    v.raise_if_any()
+    first = len(readings)
+    names = {"value": "values", "time": "times_unix_nano"}
+
+    def locate(i: int, name: str) -> str:
+        if i < first:
+            return f"readings[{i}].{name}"
+        k = bisect.bisect_right(starts, i) - 1
+        if name in names:
+            return f"series[{k}].{names[name]}[{i - starts[k]}]"
+        return f"series[{k}].{name}"
+
+    return out, locate
+
+
 class SensorWrites:
     """Validates, encodes and durably writes batches (InfluxDB or the spool).
 
@@ -147,9 +194,10 @@ class SensorWrites:
         self.writer = writer
         self.on_written = on_written
 
-    async def write(self, readings: list[Reading], field: str = "readings") -> bool:
+    async def write(self, readings: list[Reading], field: str = "readings", series: list[Series] = ()) -> bool:
         now_ns = time.time_ns()
-        check_batch(readings, now_ns, field)
+        readings, locate = flatten(readings, list(series))
+        check_batch(readings, now_ns, field, locate)
         series: dict[tuple, str] = {}
         spooled = await self.writer.write(encode_batch(readings, now_ns, series), len(readings))
         if not spooled and self.on_written is not None:

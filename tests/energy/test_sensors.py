@@ -13,7 +13,7 @@ from google.protobuf import duration_pb2, timestamp_pb2
 
 from banhammer.common.v1 import common_pb2
 from banhammer.energy.v1 import sensor_pb2 as pb
-from google.rpc import code_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 from .helpers import expect_error, violations
 
@@ -68,6 +68,66 @@ async def test_write_then_query_windows_grouped_by_tags(stubs):
         time_range=time_range(t0, t0 + 120 * S), window=duration_pb2.Duration(seconds=120), aggregate=pb.AGGREGATE_MAX,
         filter=pb.ReadingFilter(building_ids=[b], rooms=["r2"])))
     assert [(p.value, p.count) for s in merged.series for p in s.points] == [(11.0, 12)]
+
+
+async def test_columnar_series_are_the_same_readings(stubs):
+    b, t0 = next_building(), base_time()
+    one = pb.SeriesReadings(building_id=b, sensor_type="temperature", floor="1", room="r1", unit="celsius",
+                            status="normal", values=[float(i) for i in range(12)],
+                            times_unix_nano=[t0 + i * 10 * S for i in range(12)])
+    two = pb.SeriesReadings(building_id=b, sensor_type="temperature", floor="1", room="r2", unit="celsius",
+                            values=[5.0, 7.0], times_unix_nano=[t0, t0 + 70 * S])
+    reply = await stubs.sensors.WriteReadings(pb.WriteReadingsRequest(
+        readings=[reading(b, t0 + 5 * S, 100.0, floor="1", room="r3")], series=[one, two]))
+    assert reply.accepted_count == 15 and not reply.spooled
+    q = await stubs.sensors.QueryReadings(pb.QueryReadingsRequest(
+        time_range=time_range(t0, t0 + 120 * S), window=duration_pb2.Duration(seconds=60), aggregate=pb.AGGREGATE_MAX,
+        group_by=[pb.SENSOR_TAG_ROOM], filter=pb.ReadingFilter(building_ids=[b])))
+    got = {s.tags["room"]: [(p.value, p.count) for p in s.points] for s in q.series}
+    assert got == {"r1": [(5.0, 6), (11.0, 6)], "r2": [(5.0, 1), (7.0, 1)], "r3": [(100.0, 1)]}
+    csv_rows = [c.chunk async for c in stubs.sensors.ExportReadingsCsv(pb.ExportReadingsCsvRequest(
+        time_range=time_range(t0, t0 + S), filter=pb.ReadingFilter(building_ids=[b], rooms=["r1"])))]
+    assert b"celsius,normal" in b"".join(csv_rows)  # unit and status travel with every value
+
+    # On a stream too, and without times: every value at receive time.
+    before = time.time_ns()
+    acks = [a async for a in stubs.sensors.StreamReadings(iter([pb.StreamReadingsRequest(sequence=7, series=[
+        pb.SeriesReadings(building_id=b, sensor_type="humidity", values=[40.0, 41.0, 42.0])])]))]
+    assert [(a.sequence, a.accepted_count, a.HasField("error")) for a in acks] == [(7, 3, False)]
+    q = await stubs.sensors.QueryReadings(pb.QueryReadingsRequest(
+        time_range=time_range(before - S, time.time_ns() + S), window=duration_pb2.Duration(seconds=3600),
+        aggregate=pb.AGGREGATE_MAX, filter=pb.ReadingFilter(building_ids=[b], sensor_types=["humidity"])))
+    assert [(p.value, p.count) for s in q.series for p in s.points] == [(42.0, 1)]  # same time: one point kept
+
+
+async def test_columnar_validation_names_the_series_and_the_value(stubs):
+    b, t0 = next_building(), base_time()
+    shapes = [pb.SeriesReadings(building_id=b, sensor_type="t", values=[1.0, 2.0], times_unix_nano=[t0]),
+              pb.SeriesReadings(building_id=b, sensor_type="t")]
+    err = await expect_error(stubs.sensors.WriteReadings(pb.WriteReadingsRequest(series=shapes)),
+                             grpc.StatusCode.INVALID_ARGUMENT)
+    assert set(violations(err)) == {"series[0].times_unix_nano", "series[1].values"}
+    values = [pb.SeriesReadings(building_id=b, sensor_type="t", values=[1.0, 2.0, float("nan")],
+                                times_unix_nano=[t0, t0 + S, t0 + 2 * S]),
+              pb.SeriesReadings(building_id=b, sensor_type="", floor="x" * 17, values=[1.0, 2.0],
+                                times_unix_nano=[t0, 1])]
+    err = await expect_error(stubs.sensors.WriteReadings(pb.WriteReadingsRequest(
+        readings=[reading(0, t0, 1.0)], series=values)), grpc.StatusCode.INVALID_ARGUMENT)
+    found = violations(err)
+    assert set(found) == {"readings[0].building_id", "series[0].values[2]", "series[1].sensor_type",
+                          "series[1].floor", "series[1].times_unix_nano[1]"}
+    listed = [f for f in _violation_fields(err) if f == "series[1].sensor_type"]
+    assert listed == ["series[1].sensor_type"]  # reported once for the series, not once per value
+
+
+def _violation_fields(err) -> list[str]:
+    for key, value in err.trailing_metadata() or ():
+        if key == "grpc-status-details-bin":
+            for detail in status_pb2.Status.FromString(value).details:
+                bad = error_details_pb2.BadRequest()
+                if detail.Unpack(bad):
+                    return [v.field for v in bad.field_violations]
+    return []
 
 
 async def test_tags_with_special_characters_round_trip(stubs):

@@ -8,7 +8,7 @@ from google.protobuf import timestamp_pb2
 
 from banhammer.energy.v1 import alert_pb2, building_pb2, user_pb2
 
-from ..models import Alert, AlertRule, Building, Reading, Tenant, User
+from ..models import Alert, AlertRule, Building, Reading, Series, Tenant, User
 from ..validation import Violations
 
 ROLE_TO_PB = {"user": user_pb2.ROLE_USER, "admin": user_pb2.ROLE_ADMIN}
@@ -74,6 +74,12 @@ def tenant_in(pb: building_pb2.Tenant, only: set[str] | None = None) -> Tenant:
     out = Tenant(pb.tenant_id, pb.building_id, pb.name, pb.contact_info, day("move_in_date"), day("contract_end_date"))
     v.raise_if_any()
     return out
+
+
+def series_in(pbs) -> list[Series]:
+    """Packed arrays come out as lists in one call each: no per-value protobuf access."""
+    return [Series(pb.building_id, pb.sensor_type, pb.floor, pb.room, pb.unit, pb.status,
+                   list(pb.values), list(pb.times_unix_nano)) for pb in pbs]
 
 
 def readings_in(pbs) -> list[Reading]:

@@ -23,24 +23,29 @@ def _range(request, v: Violations) -> tuple[int, int]:
     return check_range(v, start, end, time.time_ns())
 
 
+def _count(request) -> int:
+    return len(request.readings) + sum(len(s.values) for s in request.series)
+
+
 class SensorServicer(sensor_pb2_grpc.SensorServiceServicer):
     def __init__(self, writes, queries, auth: Auth) -> None:
         self.writes, self.queries, self.auth = writes, queries, auth
 
     async def WriteReadings(self, request, context):
         await self.auth.user(context)
-        spooled = await self.writes.write(convert.readings_in(request.readings))
-        return sensor_pb2.WriteReadingsResponse(accepted_count=len(request.readings), spooled=spooled)
+        spooled = await self.writes.write(convert.readings_in(request.readings), series=convert.series_in(request.series))
+        return sensor_pb2.WriteReadingsResponse(accepted_count=_count(request), spooled=spooled)
 
     async def StreamReadings(self, request_iterator, context):
         await self.auth.user(context)
         async for request in request_iterator:
             try:
-                spooled = await self.writes.write(convert.readings_in(request.readings))
+                spooled = await self.writes.write(convert.readings_in(request.readings),
+                                                  series=convert.series_in(request.series))
             except DomainError as exc:  # the batch's error travels in its ack; the stream goes on
                 yield sensor_pb2.StreamReadingsResponse(sequence=request.sequence, error=status_for(exc))
                 continue
-            yield sensor_pb2.StreamReadingsResponse(sequence=request.sequence, accepted_count=len(request.readings),
+            yield sensor_pb2.StreamReadingsResponse(sequence=request.sequence, accepted_count=_count(request),
                                                     spooled=spooled)
 
     async def QueryReadings(self, request, context):
