@@ -43,7 +43,6 @@ class Revocations:
         self._by_session: dict[str, set[Watch]] = {}
         self._by_subject: dict[str, set[Watch]] = {}
         self._follower: asyncio.Task | None = None
-        self.following = asyncio.Event()  # set once a subscription is open (tests wait on it)
 
     def watch(self, context: grpc.aio.ServicerContext) -> Watch | None:
         """Watch the current call if the gateway admitted it with a session; None otherwise."""
@@ -95,7 +94,6 @@ class Revocations:
                     stub = notification_pb2_grpc.NotificationServiceStub(channel)
                     call = stub.Subscribe(notification_pb2.SubscribeRequest(channels=[CHANNEL],
                                                                             last_seen_ids={CHANNEL: last}))
-                    self.following.set()
                     async for event in call:
                         delay = 0.2
                         if event.WhichOneof("event") == "notification":
@@ -104,7 +102,6 @@ class Revocations:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - keep following; the session service may be restarting
-                self.following.clear()
                 log.warning("revocation feed interrupted; reconnecting", extra={"reason": repr(exc)})
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
