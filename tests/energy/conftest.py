@@ -83,40 +83,42 @@ def stubs(channel) -> Stubs:
     return Stubs(channel)
 
 
-@pytest.fixture(scope="session")
-def strict_energy(energy, energy_env, tmp_path_factory) -> Iterator[Suite]:
-    """A second energy runtime with ENERGY_REQUIRE_AUTH on, sharing the database and the session service."""
-    env = dict(energy_env, GRPC_PORT=str(free_port()), ENERGY_REQUIRE_AUTH="true",
-               ENERGY_SPOOL_DIR=str(tmp_path_factory.mktemp("strict-spool")))
-    running = Suite(env, targets=("energy",))
+def _second_runtime(energy_env: dict[str, str], spool, **overrides: str) -> Iterator[Suite]:
+    """Another energy runtime on its own port and spool, sharing the database and the session service."""
+    running = Suite(dict(energy_env, GRPC_PORT=str(free_port()), ENERGY_SPOOL_DIR=str(spool), **overrides),
+                    targets=("energy",))
     try:
         yield running.start()
     finally:
         running.stop()
+
+
+async def _stubs_of(suite: Suite):
+    ch = grpc.aio.insecure_channel(suite.addr)
+    yield Stubs(ch)
+    await ch.close()
+
+
+@pytest.fixture(scope="session")
+def strict_energy(energy, energy_env, tmp_path_factory) -> Iterator[Suite]:
+    """ENERGY_REQUIRE_AUTH on."""
+    yield from _second_runtime(energy_env, tmp_path_factory.mktemp("strict-spool"), ENERGY_REQUIRE_AUTH="true")
 
 
 @pytest.fixture(scope="session")
 async def strict_stubs(strict_energy) -> Stubs:
-    ch = grpc.aio.insecure_channel(strict_energy.addr)
-    yield Stubs(ch)
-    await ch.close()
+    async for stubs in _stubs_of(strict_energy):
+        yield stubs
 
 
 @pytest.fixture(scope="session")
 def live_energy(energy, energy_env, tmp_path_factory) -> Iterator[Suite]:
-    """A second energy runtime that evaluates threshold rules on write (and has no periodic tick),
-    sharing the database and the session service."""
-    env = dict(energy_env, GRPC_PORT=str(free_port()), ENERGY_ALERT_WRITE_GATHER_SECONDS="0.05",
-               ENERGY_SPOOL_DIR=str(tmp_path_factory.mktemp("live-spool")))
-    running = Suite(env, targets=("energy",))
-    try:
-        yield running.start()
-    finally:
-        running.stop()
+    """Threshold rules evaluated on write (and no periodic tick)."""
+    yield from _second_runtime(energy_env, tmp_path_factory.mktemp("live-spool"),
+                               ENERGY_ALERT_WRITE_GATHER_SECONDS="0.05")
 
 
 @pytest.fixture(scope="session")
 async def live_stubs(live_energy) -> Stubs:
-    ch = grpc.aio.insecure_channel(live_energy.addr)
-    yield Stubs(ch)
-    await ch.close()
+    async for stubs in _stubs_of(live_energy):
+        yield stubs

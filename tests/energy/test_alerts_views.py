@@ -37,6 +37,13 @@ def threshold_rule(b: int, **kw) -> apb.AlertRule:
                          threshold=apb.ThresholdCondition(**cond), enabled=True)
 
 
+def _alerts_of(stubs, b: int):
+    """The building's notification channel from its beginning (nothing published is missed)."""
+    channel = f"building_{b:03d}"
+    return stubs.notifications.Subscribe(notification_pb2.SubscribeRequest(
+        channels=[channel], last_seen_ids={channel: "0-0"}))
+
+
 async def _next_notification(stream, timeout=10.0):
     while True:
         event = await asyncio.wait_for(stream.read(), timeout)
@@ -72,9 +79,7 @@ async def test_threshold_alert_lifecycle_is_stored_and_published(stubs, energy, 
     assert rule.rule_id > 0 and rule.threshold.min_duration.seconds == 60
     listed = await stubs.alerts.ListAlertRules(apb.ListAlertRulesRequest(building_id=b))
     assert [r.rule_id for r in listed.rules] == [rule.rule_id]
-    channel = f"building_{b:03d}"
-    stream = stubs.notifications.Subscribe(notification_pb2.SubscribeRequest(
-        channels=[channel], last_seen_ids={channel: "0-0"}))
+    stream = _alerts_of(stubs, b)
     now = time.time_ns()
     # 90 s above the threshold on floor 3 / room a; a short spike on room b never lasts 60 s.
     hot = [reading(b, now - (90 - i * 10) * S, 600.0 + i, sensor="power", floor="3", room="a", unit="kW")
@@ -196,9 +201,7 @@ async def test_a_write_that_completes_the_duration_fires_without_a_tick(stubs, l
     b, other = await _building(stubs, "Live"), await _building(stubs, "Quiet")
     for building in (b, other):
         await stubs.alerts.CreateAlertRule(apb.CreateAlertRuleRequest(rule=threshold_rule(building)))
-    channel = f"building_{b:03d}"
-    stream = stubs.notifications.Subscribe(notification_pb2.SubscribeRequest(
-        channels=[channel], last_seen_ids={channel: "0-0"}))
+    stream = _alerts_of(stubs, b)
     now = time.time_ns()
     hot = [reading(b, now - (90 - i * 10) * S, 600.0 + i, sensor="power", floor="1", room="a", unit="kW")
            for i in range(10)]
