@@ -33,7 +33,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from services.runtime.errors import InvalidArgument
+import asyncpg
+
+from services.runtime.errors import DomainError, InvalidArgument
 
 from .actions import RawAction, Row, TimeWindow, now_us, validate
 from .config import IngestConfig
@@ -251,5 +253,10 @@ async def import_command(conf: IngestConfig, args: list[str]) -> int:
     except SourceError as exc:
         print(f"cannot import: {exc}")
         return 2
+    except (DomainError, OSError, asyncpg.PostgresError) as exc:  # e.g. the database went away
+        reason = exc.message if isinstance(exc, DomainError) else f"{type(exc).__name__}: {exc}"
+        print(f"import interrupted: {reason}; every committed batch stays committed: run the same "
+              "command again to resume (rows already imported are skipped)")
+        return 1
     print(json.dumps(asdict(totals)))
     return 0

@@ -13,6 +13,7 @@ import pytest
 
 from services.ingest.config import IngestConfig
 from services.ingest.sqlite_import import import_command, parse_time_us, run_import
+from tests.harness.processes import free_port
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
 TYPES = ("reward_collection", "kill", "login")
@@ -97,6 +98,14 @@ async def test_command_reports_a_source_it_cannot_read(conf, tmp_path, capsys):
     sqlite3.connect(other).execute("CREATE TABLE events (id INTEGER PRIMARY KEY, who TEXT)").connection.commit()
     assert await import_command(conf, ["--source", str(other)]) == 2
     assert "no table player_actions" in capsys.readouterr().out
+
+
+async def test_command_reports_an_unreachable_database_and_how_to_resume(tmp_path, capsys):
+    source = tmp_path / "banhammer.db"
+    _old_database(source, 3)
+    down = IngestConfig(database_url=f"postgresql://nobody@127.0.0.1:{free_port()}/none")
+    assert await import_command(down, ["--source", str(source)]) == 1
+    assert "run the same command again to resume" in capsys.readouterr().out
 
 
 def test_time_formats():
