@@ -67,7 +67,8 @@ def start_services(workdir: Path, dsn: str, redis_url: str, influx_url: str) -> 
            "LOG_LEVEL": "WARNING", "OTEL_SDK_DISABLED": "true", "REDIS_URL": redis_url,
            "SESSION_SERVICE_ADDR": f"127.0.0.1:{port}", "ENERGY_DATABASE_URL": dsn, "INFLUXDB_URL": influx_url,
            "INFLUXDB_DATABASE": INFLUX_DB, "ENERGY_AUTO_MIGRATE": "true", "ENERGY_SPOOL_DIR": str(workdir / "spool"),
-           "ENERGY_ALERT_INTERVAL_SECONDS": "0", "GATEWAY_RATE_LIMITS": "service=1000000/1"}
+           "ENERGY_ALERT_INTERVAL_SECONDS": "0",
+           "GATEWAY_RATE_LIMITS": "service=1000000/1,energy_user=1000000/1"}
     proc = ManagedProcess("energy", [sys.executable, "-m", "services.runtime", "--target", "session,energy"],
                           workdir / "energy.log", env=env, cwd=REPO).start()
     addr = f"127.0.0.1:{port}"
@@ -186,11 +187,12 @@ async def bench_unary(addr: str, md: tuple, points: Points, total: int, concurre
     return {"points": total, "seconds": elapsed, "points_per_s": total / elapsed, "concurrency": concurrency}
 
 
-async def bench_dashboard(addr: str, md: tuple, calls: int, concurrency: int) -> dict:
+async def bench_dashboard(addr: str, admin_md: tuple, md: tuple, calls: int, concurrency: int) -> dict:
+    """An energy admin (``admin_md``) creates the buildings; an energy user (``md``) reads."""
     async with grpc.aio.insecure_channel(addr) as ch:
         buildings = building_pb2_grpc.BuildingServiceStub(ch)
         ids = [(await buildings.CreateBuilding(building_pb2.CreateBuildingRequest(building=building_pb2.Building(
-            name=f"Bench {i}", address="Seoul")), metadata=md)).building.building_id for i in range(20)]
+            name=f"Bench {i}", address="Seoul")), metadata=admin_md)).building.building_id for i in range(20)]
         dash = dashboard_pb2_grpc.DashboardServiceStub(ch)
         for b in ids:  # warm the channel and the cache once
             await dash.GetDashboard(dashboard_pb2.GetDashboardRequest(building_id=b), metadata=md)
@@ -230,15 +232,20 @@ async def run(args) -> dict:
         svc, addr = start_services(work, dsn, redis_url, influxd.url)
         procs.append(svc)
         via = "direct to the service port (envoy not installed)"
-        target, md = addr, ()
+        target, md, admin_md, reader_md = addr, (), (), ()
         if envoy_binary():
-            # As deployed: authentication on, an IoT gateway calling with its "service" credentials.
+            # As deployed: authentication on, an IoT gateway writing with its "service" credentials,
+            # buildings made by an energy admin and the dashboard read by a signed-in energy user.
             gw = EnvoyGateway(work / "envoy", {t: addr for t in ("ingest", "query", "session", "energy")}).start()
             procs.append(gw)
             async with grpc.aio.insecure_channel(addr) as ch:
-                token = (await session_pb2_grpc.SessionServiceStub(ch).CreateSession(
+                sessions = session_pb2_grpc.SessionServiceStub(ch)
+                token = (await sessions.CreateSession(
                     session_pb2.CreateSessionRequest(subject="bench-iot-gateway", role="service"))).token
+                admin, reader = [(await sessions.CreateSession(session_pb2.CreateSessionRequest(
+                    subject=f"user:{i}", role=role))).token for i, role in ((1, "energy_admin"), (2, "energy_user"))]
             target, md = gw.addr, (("authorization", f"Bearer {token}"),)
+            admin_md, reader_md = (("authorization", f"Bearer {admin}"),), (("authorization", f"Bearer {reader}"),)
             via = "through Envoy with authentication on (deploy/envoy/render.py, local profile)"
         influx = InfluxClient(influxd.url, INFLUX_DB)
         await influx.setup()
@@ -258,7 +265,7 @@ async def run(args) -> dict:
         results["unary_vs_direct"] = results["unary"]["points_per_s"] / results["direct_post"]["points_per_s"]
         results["stream_columnar_vs_direct"] = (results["stream_columnar"]["points_per_s"]
                                                 / results["direct_post"]["points_per_s"])
-        results["dashboard"] = await bench_dashboard(target, md, 500 if args.quick else 3000, 8)
+        results["dashboard"] = await bench_dashboard(target, admin_md, reader_md, 500 if args.quick else 3000, 8)
         await influx.close()
         return results
     finally:

@@ -17,7 +17,9 @@ class EnergyConfig:
     auto_migrate: bool = env("ENERGY_AUTO_MIGRATE", False, doc="Apply pending migrations at start (else run `migrate`)")
     spool_dir: str = env("ENERGY_SPOOL_DIR", "/var/lib/banhammer/energy", doc="Directory of the durable reading spool (a volume)")
     spool_max_bytes: int = env("ENERGY_SPOOL_MAX_BYTES", 256 * 1024 * 1024, doc="Spool bound; writes get UNAVAILABLE beyond it")
-    require_auth: bool = env("ENERGY_REQUIRE_AUTH", False, doc="Require a session bearer token (roles enforced); off: trusted callers act as admin")
+    require_auth: bool = env("ENERGY_REQUIRE_AUTH", False,
+                             doc="Require a session bearer token (roles enforced); off: direct callers without one "
+                                 "act as energy admin")
     session_ttl_seconds: float = env("ENERGY_SESSION_TTL_SECONDS", 8 * 3600.0, doc="Lifetime of login sessions")
     argon2_time_cost: int = env("ENERGY_ARGON2_TIME_COST", 3, doc="argon2id iterations")
     argon2_memory_kib: int = env("ENERGY_ARGON2_MEMORY_KIB", 65536, doc="argon2id memory per hash (KiB)")

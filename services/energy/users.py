@@ -16,6 +16,9 @@ from .validation import Violations
 
 _USERNAME = re.compile(r"^[A-Za-z0-9_.-]{3,50}$")
 ROLES = ("user", "admin")
+# A login's session role: energy scopes only (protos/banhammer/common/v1/access.proto), so no
+# energy account, whoever created it, ever holds a BanHammer role such as "service" or "admin".
+SESSION_ROLES = {"user": "energy_user", "admin": "energy_admin"}
 
 
 def subject(user_id: int) -> str:
@@ -57,7 +60,8 @@ class Users:
         if rehash:
             await self.store.set_hash(user.user_id, await self.passwords.hash(password))
         try:
-            session = await self.sessions.create_session(subject(user.user_id), user.role, user.username, self.session_ttl)
+            session = await self.sessions.create_session(subject(user.user_id), SESSION_ROLES[user.role],
+                                                          user.username, self.session_ttl)
         except grpc.aio.AioRpcError:  # FAILED_PRECONDITION: the subject is banned
             raise PermissionDenied("this account may not log in") from None
         return user, session

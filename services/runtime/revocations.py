@@ -7,8 +7,8 @@ the same Redis script that revokes. Each process with open gateway streams follo
 (NotificationService.Subscribe, resuming from its last seen id after a reconnect) and ends every
 stream whose session or subject is named with UNAUTHENTICATED.
 
-A stream is watched when the gateway admitted it: it carries ``x-banhammer-session`` (set by
-ext_authz; direct internal calls carry none and are not watched).
+A stream is watched when the gateway admitted it: it carries the session header (set by ext_authz,
+see gateway_headers.py); direct internal calls carry none and are not watched.
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 
 import grpc
 
+from . import gateway_headers
+
 log = logging.getLogger("banhammer.runtime.revocations")
 
 CHANNEL = "session.revoked"
-SESSION_HEADER = "x-banhammer-session"
-SUBJECT_HEADER = "x-banhammer-subject"
 # A follower (re)starts this far back: a revocation published while it was connecting is not missed.
 REPLAY_MS = 60_000
 
@@ -48,12 +48,8 @@ class Revocations:
         """Watch the current call if the gateway admitted it with a session; None otherwise."""
         if not self.session_addr:
             return None
-        session_id = subject = ""
-        for key, value in context.invocation_metadata() or ():
-            if key == SESSION_HEADER:
-                session_id = value
-            elif key == SUBJECT_HEADER:
-                subject = value
+        caller = gateway_headers.identity(context)
+        session_id, subject = caller.session_id, caller.subject
         task = asyncio.current_task()
         if not session_id or task is None:
             return None

@@ -25,5 +25,6 @@ class SessionConfig:
     notify_max_len: int = env("NOTIFY_MAX_LEN", 10_000, doc="At most this many notifications kept per channel (approx.)")
     notify_max_subscribers: int = env("NOTIFY_MAX_SUBSCRIBERS", 500,
                                       doc="Concurrent Subscribe streams (one blocking Redis connection each)")
-    gateway_rate_limits: list[str] = env("GATEWAY_RATE_LIMITS", ["user=20/1", "service=5000/1", "admin=100/1"],
+    gateway_rate_limits: list[str] = env("GATEWAY_RATE_LIMITS", ["service=5000/1", "admin=100/1", "energy_user=20/1",
+                                                                 "energy_admin=100/1", "user=20/1"],
                                          doc="Per-caller limits at the gateway, role=calls/seconds (comma-separated)")

@@ -15,14 +15,11 @@ from google.rpc import code_pb2, status_pb2
 from envoy_api import ext_authz_pb2 as authz
 from envoy_api import ext_authz_pb2_grpc as authz_grpc
 
-from services.runtime import revocations
+from services.runtime import gateway_headers
 from services.runtime.errors import NotFound, PermissionDenied, Unauthenticated
 
 from .gateway import GatewayAuth
 
-SUBJECT_HEADER = "x-banhammer-subject"
-ROLE_HEADER = "x-banhammer-role"
-SESSION_HEADER = revocations.SESSION_HEADER  # lets a stream be ended when its session is revoked
 OVERWRITE = authz.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD
 
 
@@ -61,8 +58,9 @@ class AuthorizationServicer(authz_grpc.AuthorizationServicer):
             ])
         ok = authz.OkHttpResponse(headers_to_remove=["authorization"])
         if caller is None:  # public path: identity headers can only come from us, never the client
-            ok.headers_to_remove.extend([SUBJECT_HEADER, ROLE_HEADER, SESSION_HEADER])
+            ok.headers_to_remove.extend(gateway_headers.ALL)
         else:
-            ok.headers.extend([_header(SUBJECT_HEADER, caller.subject), _header(ROLE_HEADER, caller.role),
-                               _header(SESSION_HEADER, caller.session_id)])
+            ok.headers.extend([_header(gateway_headers.SUBJECT, caller.subject),
+                               _header(gateway_headers.ROLE, caller.role),
+                               _header(gateway_headers.SESSION, caller.session_id)])
         return authz.CheckResponse(status=status_pb2.Status(code=code_pb2.OK), ok_response=ok)

@@ -1,58 +1,31 @@
 """The gateway's authorizer: who may call which RPC, and how often.
 
 Envoy asks the session service on every call (ext_authz), so a revoked session or a ban (which
-revokes the subject's sessions) is refused on the very next call. Required access comes from the
-contracts themselves: the ``banhammer.common.v1.access`` method option. The session lookup, ban
-check, role check and per-caller rate limit are one Redis script (one round trip per request).
+revokes the subject's sessions) is refused on the very next call. The policy comes from the
+contracts themselves (services/runtime/access.py): the access each RPC needs and the roles that
+hold each access. The session lookup, ban check, access check and per-caller rate limit are one
+Redis script (one round trip per request).
 """
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from dataclasses import dataclass
 
-from google.protobuf import descriptor_pool
-
+from services.runtime import access
+from services.runtime.access import AccessPolicy
 from services.runtime.errors import NotFound, PermissionDenied, Unauthenticated
 
 from . import tokens
 from .clock import Clock
 from .rate_limit import check_rule
 from .sessions import INVALID_TOKEN, check_token
-from .store.gateway import INVALID_SESSION, NO_SUCH_PATH, OVER_LIMIT, ROLE_TOO_LOW, GatewayStore
+from .store.gateway import INVALID_SESSION, NO_SUCH_PATH, NOT_PERMITTED, OVER_LIMIT, GatewayStore
 from .validation import Violations
-
-ACCESS_AUTHENTICATED, ACCESS_SERVICE, ACCESS_ADMIN = 1, 2, 3
-ROLE_RANK = {"user": ACCESS_AUTHENTICATED, "service": ACCESS_SERVICE, "admin": ACCESS_ADMIN}
-ACCESS_NAMES = {ACCESS_AUTHENTICATED: "authenticated", ACCESS_SERVICE: "service", ACCESS_ADMIN: "admin"}
 
 #: Reachable without credentials: load balancers and probes check health through the gateway.
 PUBLIC_PREFIXES = ("/grpc.health.v1.Health/",)
 #: Infrastructure services that are not in our contracts but may be reached by admins (grpcurl).
 ADMIN_PREFIXES = ("/grpc.reflection.v1alpha.ServerReflection/", "/grpc.reflection.v1.ServerReflection/")
-
-
-def load_access_policy() -> dict[str, int]:
-    """Every banhammer RPC path (``/pkg.Service/Method``) → the access it requires."""
-    import banhammer
-    from banhammer.common.v1 import access_pb2
-
-    for module in pkgutil.walk_packages(banhammer.__path__, "banhammer."):
-        if module.name.endswith("_pb2"):
-            importlib.import_module(module.name)
-    pool = descriptor_pool.Default()
-    policy: dict[str, int] = {}
-    for module in pkgutil.walk_packages(banhammer.__path__, "banhammer."):
-        if not module.name.endswith("_pb2"):
-            continue
-        file = pool.FindFileByName(importlib.import_module(module.name).DESCRIPTOR.name)
-        for service in file.services_by_name.values():
-            for method in service.methods:
-                options = method.GetOptions()
-                access = options.Extensions[access_pb2.access] if options.HasExtension(access_pb2.access) else 0
-                policy[f"/{service.full_name}/{method.name}"] = access or ACCESS_SERVICE
-    return policy
 
 
 @dataclass(frozen=True)
@@ -69,13 +42,15 @@ class RoleLimit:
 
 
 def parse_role_limits(specs: list[str]) -> dict[str, RoleLimit]:
-    """``["service=5000/1", "user=20/1"]`` → per-role limits (calls per window seconds)."""
+    """``["service=5000/1", "energy_user=20/1"]`` → per-role limits (calls per window seconds)."""
+    roles = access.load().roles
     limits = {}
     for spec in specs:
         role, _, rate = spec.partition("=")
         count, _, seconds = rate.partition("/")
-        if role not in ROLE_RANK or not count.isdigit():
-            raise ValueError(f"bad gateway rate limit {spec!r}: expected role=calls/seconds")
+        if role not in roles or not count.isdigit():
+            raise ValueError(f"bad gateway rate limit {spec!r}: expected role=calls/seconds, role one of "
+                             f"{', '.join(roles)}")
         limits[role] = RoleLimit(int(count), int(float(seconds or "1") * 1000))
     return limits
 
@@ -93,16 +68,17 @@ PUBLIC = Admission(None)
 
 class GatewayAuth:
     def __init__(self, store: GatewayStore, clock: Clock, role_limits: dict[str, RoleLimit],
-                 policy: dict[str, int] | None = None) -> None:
+                 policy: AccessPolicy | None = None) -> None:
         self.store = store
         self.clock = clock
         self.role_limits = role_limits
-        self.policy = load_access_policy() if policy is None else policy
+        self.policy = access.load() if policy is None else policy
         # A limit RateLimits.consume would reject fails each call it applies to, as it did when
-        # the gateway called consume; the others go to the script as "<role> <rank> <limit> <window>".
+        # the gateway called consume; the others go to the script as "<role> <access bits> <limit>
+        # <window>". A role the contracts do not list is not sent: it holds no access.
         self._bad_limits: dict[str, Violations] = {}
         rules = []
-        for role, rank in ROLE_RANK.items():
+        for role in self.policy.roles:
             rule = role_limits.get(role)
             limit, window = (rule.limit, rule.window_ms) if rule else (0, 0)
             if rule:
@@ -111,7 +87,7 @@ class GatewayAuth:
                 if v.items:
                     self._bad_limits[role] = v
                     limit, window = 0, 0
-            rules.append(f"{role} {rank} {limit} {window}")
+            rules.append(f"{role} {self.policy.mask(role)} {limit} {window}")
         self._rules = " ".join(rules)
 
     def required(self, path: str) -> int | None:
@@ -119,16 +95,16 @@ class GatewayAuth:
         if path.startswith(PUBLIC_PREFIXES):
             return 0
         if path.startswith(ADMIN_PREFIXES):
-            return ACCESS_ADMIN
-        return self.policy.get(path.split("?", 1)[0])
+            return access.ADMIN
+        return self.policy.methods.get(path.split("?", 1)[0])
 
     async def admit(self, path: str, authorization: str) -> Admission:
         """May this request through, and who is calling (one Redis round trip for non-public paths).
 
         Raises Unauthenticated (no, bad, revoked or expired credentials, or a banned subject),
         NotFound (a path the contracts do not declare: nothing else is reachable) or
-        PermissionDenied (role too low). A caller over its role's limit is admitted with
-        ``retry_after_ms`` > 0 and nothing consumed.
+        PermissionDenied (the caller's role does not hold the access the RPC needs). A caller over
+        its role's limit is admitted with ``retry_after_ms`` > 0 and nothing consumed.
         """
         needed = self.required(path)
         if needed == 0:
@@ -143,8 +119,8 @@ class GatewayAuth:
             raise Unauthenticated(INVALID_TOKEN)
         if out.code == NO_SUCH_PATH:
             raise NotFound(f"no such RPC: {path}")
-        if out.code == ROLE_TOO_LOW:
-            raise PermissionDenied(f"{path} needs the {ACCESS_NAMES[needed]} role")
+        if out.code == NOT_PERMITTED:
+            raise PermissionDenied(f"{path} needs {self.policy.describe(needed)}; role {out.role!r} does not hold it")
         bad = self._bad_limits.get(out.role)
         if bad is not None:
             bad.raise_if_any()

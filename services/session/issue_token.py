@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 
+from services.runtime import access
+
 from .clock import SystemClock
 from .config import SessionConfig
 from .sessions import Sessions
@@ -19,7 +21,8 @@ from .store.sessions import SessionStore
 async def issue_token(conf: SessionConfig, args: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m services.session issue-token")
     parser.add_argument("--subject", required=True, help="who the token speaks for, e.g. game-server-eu-1")
-    parser.add_argument("--role", required=True, choices=["user", "service", "admin"])
+    parser.add_argument("--role", required=True, choices=access.load().roles,
+                        help="what the token may call: see the roles table in the README")
     parser.add_argument("--ttl-hours", type=float, default=None, help="lifetime (default: the service default)")
     opts = parser.parse_args(args)
     redis = connect(conf.redis_url, max_connections=2, timeout=conf.redis_timeout_seconds)

@@ -6,6 +6,7 @@ import subprocess
 import pytest
 from google.protobuf import descriptor_pb2
 
+from services.runtime import gateway_headers
 from tests.harness.envoy import envoy_binary
 from tests.harness.paths import DESCRIPTOR, envoy_render
 
@@ -110,3 +111,11 @@ def test_health_routed_by_header():
         r = route_for(config, "/grpc.health.v1.Health/Check", {"x-banhammer-service": u.name})
         assert r["route"]["cluster"] == u.name
     assert "direct_response" in route_for(config, "/grpc.health.v1.Health/Check")
+
+
+def test_without_authentication_no_client_can_pose_as_a_caller():
+    """Auth off (local development): every identity header a client sends is stripped. With auth on,
+    the authorizer overwrites or removes them (tests/session/test_gateway_auth.py)."""
+    hcm = render.render_config("local", auth=False)["static_resources"]["listeners"][0]["filter_chains"][0]
+    host = hcm["filters"][0]["typed_config"]["route_config"]["virtual_hosts"][0]
+    assert sorted(host["request_headers_to_remove"]) == sorted(gateway_headers.ALL)

@@ -14,7 +14,6 @@ import urllib.request
 
 import grpc
 import pytest
-from google.protobuf import descriptor_pb2
 
 from banhammer.energy.v1 import building_pb2, building_pb2_grpc
 from banhammer.ingest.v1 import ingest_pb2, ingest_pb2_grpc
@@ -23,7 +22,7 @@ from banhammer.query.v1 import query_pb2, query_pb2_grpc
 from banhammer.session.v1 import (ban_pb2, ban_pb2_grpc, notification_pb2, notification_pb2_grpc, session_pb2,
                                   session_pb2_grpc)
 from tests.harness import auth_metadata
-from tests.harness.paths import DESCRIPTOR
+from tests.harness.rpcs import call, contract_rpcs
 
 
 def _json(gateway, path: str, body: dict | None, token: str | None) -> tuple[int, dict, bytes]:
@@ -59,9 +58,9 @@ def _energy(ch, md):
 
 CASES = {
     "ingest": ("service", _ingest, "/api/ts/action", {"player_id": "auth-p2", "action_type": "login", "value": 1.0}),
-    "query": ("admin", _query, "/api/ts/stats/overview", None),
+    "query": ("service", _query, "/api/ts/stats/overview", None),
     "session": ("service", _session, "/banhammer.session.v1.BanService/IsBanned", {"subject": "auth-p1"}),
-    "energy": ("admin", _energy, "/banhammer.energy.v1.BuildingService/ListBuildings", {}),
+    "energy": ("energy_user", _energy, "/banhammer.energy.v1.BuildingService/ListBuildings", {}),
 }
 
 
@@ -162,11 +161,12 @@ def test_a_revoked_callers_open_stream_ends_unauthenticated(gateway, gateway_tok
                 other_done.set()
 
 
-def test_the_revocations_channel_is_not_for_users(gateway, gateway_tokens):
+@pytest.mark.parametrize("role", ["energy_user", "energy_admin", "user"])
+def test_the_revocations_channel_is_not_for_users(gateway, gateway_tokens, role):
     with grpc.insecure_channel(gateway.addr) as channel:
         stub = notification_pb2_grpc.NotificationServiceStub(channel)
         stream = stub.Subscribe(notification_pb2.SubscribeRequest(channels=["session.revoked"]),
-                                metadata=auth_metadata(gateway_tokens["user"]), timeout=10)
+                                metadata=auth_metadata(gateway_tokens[role]), timeout=10)
         with pytest.raises(grpc.RpcError) as err:
             next(stream)
         assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
@@ -178,59 +178,33 @@ def test_the_revocations_channel_is_not_for_users(gateway, gateway_tokens):
 
 
 def test_per_caller_rate_limit_is_resource_exhausted_with_retry_hint(gateway, suite):
-    # The harness gives role "user" 5 calls a minute (GATEWAY_RATE_LIMITS).
+    # The harness gives role "user" 5 calls a minute (GATEWAY_RATE_LIMITS); it may read energy data.
     with grpc.insecure_channel(suite.addr) as direct:
         sessions = session_pb2_grpc.SessionServiceStub(direct)
         token = sessions.CreateSession(session_pb2.CreateSessionRequest(subject="auth-rl-user", role="user")).token
         http_token = sessions.CreateSession(session_pb2.CreateSessionRequest(subject="auth-rl-http", role="user")).token
     with grpc.insecure_channel(gateway.addr) as channel:
         for _ in range(5):
-            _query(channel, auth_metadata(token))
+            _energy(channel, auth_metadata(token))
         with pytest.raises(grpc.RpcError) as err:
-            _query(channel, auth_metadata(token))
+            _energy(channel, auth_metadata(token))
     assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     trailers = dict(err.value.trailing_metadata() or ())
     assert int(trailers["retry-after"]) >= 1
-    statuses = [_json(gateway, "/api/ts/stats/overview", None, http_token) for _ in range(6)]
+    statuses = [_json(gateway, "/banhammer.energy.v1.BuildingService/ListBuildings", {}, http_token) for _ in range(6)]
     assert [s for s, _, _ in statuses] == [200] * 5 + [429]
     assert int(statuses[-1][1]["retry-after"]) >= 1
-
-
-def _methods() -> list[tuple[str, str, bool, bool]]:
-    files = descriptor_pb2.FileDescriptorSet.FromString(DESCRIPTOR.read_bytes())
-    out = []
-    for f in files.file:
-        if not f.package.startswith("banhammer."):
-            continue
-        for service in f.service:
-            for m in service.method:
-                out.append((f.package, f"/{f.package}.{service.name}/{m.name}", m.client_streaming, m.server_streaming))
-    return out
 
 
 def test_every_rpc_is_routed_to_its_own_service(gateway, gateway_tokens):
     """Each RPC in the contracts reaches an upstream that implements it, on the right cluster."""
     md = auth_metadata(gateway_tokens["admin"])
-    methods = _methods()
-    assert len(methods) >= 60
-    unimplemented = []
+    rpcs = contract_rpcs()
+    assert len(rpcs) >= 60
     with grpc.insecure_channel(gateway.addr) as channel:
-        for _, path, client_streaming, server_streaming in methods:
-            try:
-                if client_streaming:
-                    call = channel.stream_stream(path) if server_streaming else channel.stream_unary(path)
-                    result = call(iter(()), metadata=md, timeout=5)
-                    if server_streaming:
-                        list(result)
-                elif server_streaming:
-                    list(channel.unary_stream(path)(b"", metadata=md, timeout=5))
-                else:
-                    channel.unary_unary(path)(b"", metadata=md, timeout=5)
-            except grpc.RpcError as exc:
-                if exc.code() == grpc.StatusCode.UNIMPLEMENTED:
-                    unimplemented.append(path)
+        unimplemented = [r.path for r in rpcs if call(channel, r, b"", md, timeout=5) == grpc.StatusCode.UNIMPLEMENTED]
     assert unimplemented == []
-    expected = {path: package.split(".")[1] for package, path, _, _ in methods}
+    expected = {r.path: r.package.split(".")[1] for r in rpcs}
     deadline = time.monotonic() + 15
     while True:
         seen = {}

@@ -17,7 +17,7 @@ import pytest
 from banhammer.common.v1 import common_pb2
 from banhammer.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from banhammer.session.v1 import session_pb2, session_pb2_grpc
-from services.runtime.revocations import SESSION_HEADER, SUBJECT_HEADER
+from services.runtime import gateway_headers
 from tests.harness.processes import free_port
 from tests.harness.suite import Suite
 
@@ -49,7 +49,8 @@ def test_a_revocation_after_the_session_service_restarted_still_ends_the_stream(
     with grpc.insecure_channel(running["ingest"].addr) as ch:
         call = ingest_pb2_grpc.IngestServiceStub(ch).StreamActions(
             requests(), timeout=30,
-            metadata=((SESSION_HEADER, created.session.session_id), (SUBJECT_HEADER, "feed-game-server")))
+            metadata=((gateway_headers.SESSION, created.session.session_id),
+                      (gateway_headers.SUBJECT, "feed-game-server")))
         try:
             assert next(call).accepted_count == 1  # watched from here on
 

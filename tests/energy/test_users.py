@@ -61,7 +61,7 @@ async def test_authenticate_opens_a_session(stubs, channel):
     claims = await session_pb2_grpc.SessionServiceStub(channel).ValidateSession(
         session_pb2.ValidateSessionRequest(token=reply.session_token))
     assert claims.session.subject == f"user:{user.user_id}"
-    assert claims.session.role == "user"
+    assert claims.session.role == "energy_user"  # an energy scope, never a BanHammer role
     assert claims.session.attributes["username"] == user.username
 
 

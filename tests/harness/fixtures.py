@@ -106,7 +106,8 @@ def suite_env(pg_server: PostgresServer, redis_server: RedisServer, influx_serve
         "INGEST_MIGRATE_ON_START": "true",
         "ENERGY_AUTO_MIGRATE": "true",
         "ENERGY_SPOOL_DIR": str(tmp_path_factory.mktemp("energy-spool")),
-        # Gateway per-caller limits: users get a small budget so a test can exhaust it.
+        # Gateway per-caller limits: legacy "user" sessions get a small budget so a test can
+        # exhaust it; energy roles are unmetered here.
         "GATEWAY_RATE_LIMITS": "user=5/60,service=100000/1,admin=100000/1",
     }
 
@@ -157,14 +158,15 @@ def gateway(suite: Suite, envoy_factory) -> EnvoyGateway:
 
 @pytest.fixture(scope="session")
 def gateway_tokens(suite: Suite) -> dict[str, str]:
-    """A session token per role ("admin", "service", "user"), minted directly on the session
-    service as an operator does (the gateway only lets admins create sessions)."""
+    """A session token per role ("admin", "service", "energy_admin", "energy_user" and the legacy
+    "user"), minted directly on the session service as an operator does (the gateway only lets
+    admins create sessions)."""
     from banhammer.session.v1 import session_pb2, session_pb2_grpc
 
     tokens = {}
     with grpc.insecure_channel(suite.addr) as channel:
         stub = session_pb2_grpc.SessionServiceStub(channel)
-        for role in ("admin", "service", "user"):
+        for role in ("admin", "service", "energy_admin", "energy_user", "user"):
             created = stub.CreateSession(session_pb2.CreateSessionRequest(subject=f"e2e-{role}", role=role), timeout=10)
             tokens[role] = created.token
     return tokens

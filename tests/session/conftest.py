@@ -47,7 +47,7 @@ async def service(clock, session_redis_url):
         "SHUTDOWN_GRACE_SECONDS": "1", "REDIS_URL": session_redis_url, "REDIS_TIMEOUT_SECONDS": "1",
         "SWEEP_INTERVAL_SECONDS": "3600",  # tests call sweep() themselves
         # Gateway limits with a slow refill, so a burst test sees exactly the burst size.
-        "GATEWAY_RATE_LIMITS": "user=20/60,service=5000/1,admin=100/1",
+        "GATEWAY_RATE_LIMITS": "energy_user=20/60,service=5000/1,admin=100/1",
     })
     await wait_serving(f"127.0.0.1:{runtime.port}", "", timeout=20)
     yield runtime, built[0]

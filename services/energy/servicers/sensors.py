@@ -32,12 +32,12 @@ class SensorServicer(sensor_pb2_grpc.SensorServiceServicer):
         self.writes, self.queries, self.auth = writes, queries, auth
 
     async def WriteReadings(self, request, context):
-        await self.auth.user(context)
+        await self.auth.feed(context)
         spooled = await self.writes.write(convert.readings_in(request.readings), series=convert.series_in(request.series))
         return sensor_pb2.WriteReadingsResponse(accepted_count=_count(request), spooled=spooled)
 
     async def StreamReadings(self, request_iterator, context):
-        await self.auth.user(context)
+        await self.auth.feed(context)
         async for request in request_iterator:
             try:
                 spooled = await self.writes.write(convert.readings_in(request.readings),

@@ -23,7 +23,7 @@ class UsageServicer(usage_pb2_grpc.EnergyUsageServiceServicer):
         self.usage, self.auth = usage, auth
 
     async def RecordUsage(self, request, context):
-        await self.auth.user(context)
+        await self.auth.feed(context)
         count = await self.usage.record([_record(r) for r in request.records], dt.datetime.now(dt.timezone.utc))
         return usage_pb2.RecordUsageResponse(recorded_count=count)
 

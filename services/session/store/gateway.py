@@ -9,7 +9,7 @@ import redis.asyncio as redis
 from . import keys, scripts
 from .client import guard
 
-ADMITTED, INVALID_SESSION, NO_SUCH_PATH, ROLE_TOO_LOW, OVER_LIMIT = range(5)
+ADMITTED, INVALID_SESSION, NO_SUCH_PATH, NOT_PERMITTED, OVER_LIMIT = range(5)
 
 
 class Admission(NamedTuple):
@@ -27,7 +27,7 @@ class GatewayStore:
 
     @guard
     async def admit(self, token_hash: str, now_ms: int, needed: int, policy: str) -> Admission:
-        """``policy`` is "<role> <rank> <limit> <window ms> ..." (limit 0: unmetered)."""
+        """``policy`` is "<role> <access bits> <limit> <window ms> ..." (limit 0: unmetered)."""
         out = await self._admit(keys=[keys.session_token(token_hash)],
                                 args=[now_ms, needed, policy, self._limit_prefix])
         if len(out) == 1:

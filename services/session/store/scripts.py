@@ -326,13 +326,14 @@ return gcra(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))
 """
 
 # The gateway's whole decision for one request in one round trip: the session behind the token
-# (as VALIDATE_SESSION without sliding), the subject's ban, the role's access rank, and the
-# caller's rate limit. Order matches the Python it replaced: invalid token, then unknown path,
-# then role, then limit (a refused call consumes nothing).
+# (as VALIDATE_SESSION without sliding), the subject's ban, whether the role holds the access the
+# path needs, and the caller's rate limit. Order matches the Python it replaced: invalid token,
+# then unknown path, then access, then limit (a refused call consumes nothing).
 # KEYS: token. ARGV: now, access the path needs (0: no such path), per-role policy as
-#       "<role> <rank> <limit> <window ms> ..." (limit 0: unmetered), rate-limit key prefix.
+#       "<role> <access bits> <limit> <window ms> ..." (bit n set: the role holds access n;
+#       limit 0: unmetered; a role not listed holds nothing), rate-limit key prefix.
 # Returns {code, sid, subject, role, retry_after ms}: code 0 admitted, 1 invalid session,
-# 2 no such path, 3 role too low, 4 over the limit.
+# 2 no such path, 3 access not held, 4 over the limit.
 GATEWAY_ADMIT = PRELUDE + _GCRA + f"""
 local P_BAN = '{keys.ban("")}'
 """ + """
@@ -355,11 +356,11 @@ local sub, role = f[3], f[4]
 if ban_alive(redis.call('GET', P_BAN .. sub), now) then return {1} end
 local needed = tonumber(ARGV[2])
 if needed == 0 then return {2, sid, sub, role} end
-local rank, limit, window = 0, 0, 0
-for name, r, l, w in string.gmatch(ARGV[3], '(%S+) (%d+) (%d+) (%d+)') do
-  if name == role then rank, limit, window = tonumber(r), tonumber(l), tonumber(w) end
+local bits, limit, window = 0, 0, 0
+for name, b, l, w in string.gmatch(ARGV[3], '(%S+) (%d+) (%d+) (%d+)') do
+  if name == role then bits, limit, window = tonumber(b), tonumber(l), tonumber(w) end
 end
-if rank < needed then return {3, sid, sub, role} end
+if math.floor(bits / 2 ^ needed) % 2 ~= 1 then return {3, sid, sub, role} end
 if limit > 0 and sub ~= '' then
   local d = gcra(ARGV[4] .. sub, limit, window, 1)
   if d[1] == 0 then return {4, sid, sub, role, d[3]} end
