@@ -2,7 +2,7 @@
 WriteReadings with 5,000-reading batches) beside direct line-protocol POSTs of the same kind of points
 (5,000-line batches) to the same InfluxDB in the same run; GetDashboard latency through the gateway.
 
-    PYTHONPATH=.:gen .venv/bin/python -m bench.energy [--quick]
+    .venv/bin/python -m bench.energy [--quick]
 
 Starts its own PostgreSQL 15, Redis, InfluxDB 1.x, the session+energy services as one separate process
 (`python -m services.runtime --target session,energy`) and Envoy (deploy/envoy via the test harness).

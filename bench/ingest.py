@@ -2,7 +2,7 @@
 direct asyncpg COPY of the same rows in the same run; the seed's 1000 sequential RecordAction calls;
 the service's RSS after actions from 10k .. 1M distinct players.
 
-    PYTHONPATH=.:gen .venv/bin/python -m bench.ingest [--quick]
+    .venv/bin/python -m bench.ingest [--quick]
 
 Starts its own PostgreSQL 15 (plain: no TimescaleDB on this machine, so the writer also maintains
 the rollup tables) and the ingest service as a separate process (its RSS is read from /proc).

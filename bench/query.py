@@ -1,7 +1,7 @@
 """Query service benchmark: p50/p99 of every RPC through the Envoy gateway, beside the seed's raw
 SQL over player_actions_ts in the same run, with ratios.
 
-    PYTHONPATH=.:gen .venv/bin/python -m bench.query [--quick] [--no-time-index]
+    .venv/bin/python -m bench.query [--quick] [--no-time-index]
 
 Starts its own PostgreSQL 15 under a temp dir (plain: no TimescaleDB on this machine;
 shared_buffers 256MB), migrates it with the ingest service's migrations, COPYs 10,000,000 actions
@@ -372,7 +372,7 @@ async def run(args: argparse.Namespace) -> dict:
                       "ratio_p99": raw[name]["p99_ms"] / gateway[name]["p99_ms"],
                       "computed_ratio_p50": raw[name]["p50_ms"] / comp[name]["p50_ms"]}
     return {
-        "command": "PYTHONPATH=.:gen .venv/bin/python -m bench.query" + (" --quick" if args.quick else "")
+        "command": ".venv/bin/python -m bench.query" + (" --quick" if args.quick else "")
                    + (" --no-time-index" if args.no_time_index else ""),
         "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "postgres": "15 (plain, no TimescaleDB)"},

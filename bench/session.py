@@ -1,7 +1,7 @@
 """Session service benchmark: IsBanned, CheckBans (100) and ValidateSession through the gateway,
 beside direct redis-py doing the same Redis work in the same run.
 
-    PYTHONPATH=.:gen .venv/bin/python -m bench.session [--quick] [--concurrency 50] [--seconds 10]
+    .venv/bin/python -m bench.session [--quick] [--concurrency 50] [--seconds 10]
 
 Starts its own Redis (AOF everysec, like the deployment), the session service as a separate
 process, and Envoy rendered from deploy/envoy (falls back to the service port, labelled
