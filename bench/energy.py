@@ -12,7 +12,6 @@ bench/results/energy.json.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
@@ -27,6 +26,7 @@ import grpc
 
 from banhammer.energy.v1 import building_pb2, building_pb2_grpc, dashboard_pb2, dashboard_pb2_grpc, sensor_pb2
 from bench.ingest import start_postgres
+from services.runtime import cli
 from services.energy.influx.client import InfluxClient
 from services.energy.readings import encode_batch
 from services.energy.models import Reading
@@ -267,7 +267,7 @@ async def run(args) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = cli.CommandParser(prog="python -m bench.energy")
     parser.add_argument("--quick", action="store_true", help="100k points, 500 dashboard calls")
     args = parser.parse_args()
     results = asyncio.run(run(args))
@@ -289,4 +289,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(cli.run(main, "python -m bench.energy"))

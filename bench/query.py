@@ -44,6 +44,7 @@ import grpc
 from banhammer.common.v1 import common_pb2
 from banhammer.query.v1 import query_pb2 as pb
 from banhammer.query.v1 import query_pb2_grpc
+from services.runtime import cli
 from services.ingest.store import partitions
 from services.ingest.store.migrate import migrate
 from tests.harness.envoy import EnvoyGateway
@@ -387,7 +388,7 @@ async def run(args: argparse.Namespace) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.query", description=__doc__.split("\n\n")[0])
+    parser = cli.CommandParser(prog="python -m bench.query", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="1,000,000 actions instead of 10,000,000")
     parser.add_argument("--no-time-index", action="store_true", help="keep ingest's schema exactly (no index on time)")
     results = asyncio.run(run(parser.parse_args()))
@@ -398,4 +399,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(cli.run(main, "python -m bench.query"))
