@@ -18,6 +18,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from . import cli
+from .admission import AdmissionInterceptor
 from . import config as cfg
 from .config import env
 from .interceptors import ErrorInterceptor
@@ -42,7 +43,7 @@ class ServerConfig:
     host: str = env("GRPC_HOST", "0.0.0.0", doc="Address the gRPC server binds")
     port: int = env("GRPC_PORT", 0, doc="gRPC port (0: the service's default port)")
     max_message_bytes: int = env("GRPC_MAX_MESSAGE_BYTES", 8 * 1024 * 1024, doc="Largest request or response message")
-    max_concurrent_rpcs: int = env("GRPC_MAX_CONCURRENT_RPCS", 2000, doc="RPCs beyond this get RESOURCE_EXHAUSTED")
+    max_concurrent_rpcs: int = env("GRPC_MAX_CONCURRENT_RPCS", 2000, doc="RPCs (streams included, health checks not) beyond this get RESOURCE_EXHAUSTED with RetryInfo")
     grace_seconds: float = env("SHUTDOWN_GRACE_SECONDS", 10.0, doc="How long SIGTERM waits for in-flight RPCs")
     health_interval_seconds: float = env("HEALTH_INTERVAL_SECONDS", 2.0, doc="How often stores are probed")
     log_level: str = env("LOG_LEVEL", "INFO", doc="Log level (JSON logs on stderr)")
@@ -95,10 +96,11 @@ class Runtime:
         self.specs = {spec.name: spec for spec in map(load_spec, self.targets)}
         self.targets = list(self.specs)
         self.revocations = Revocations(self.conf.session_service_addr)
+        self.admission = AdmissionInterceptor(self.conf.max_concurrent_rpcs)
         self.server = grpc.aio.server(
-            interceptors=[ErrorInterceptor(self.revocations)],
+            # The first is outermost: the admission limit's refusals are mapped like any other error.
+            interceptors=[ErrorInterceptor(self.revocations), self.admission],
             options=server_options(self.conf),
-            maximum_concurrent_rpcs=self.conf.max_concurrent_rpcs,
         )
         names: list[str] = []
         for target, spec in self.specs.items():
