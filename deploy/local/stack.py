@@ -1,6 +1,7 @@
 """The no-Docker local stack: throwaway stores, Envoy on :8000 and the four services.
 
-    python deploy/local/stack.py up       # start what is not running (idempotent), print endpoints + health
+    python deploy/local/stack.py up       # start what is not running (idempotent), print endpoints + health;
+                                          # all ports checked first, and a failed start stops what it started
     python deploy/local/stack.py status   # the same summary, starting nothing
     python deploy/local/stack.py down     # stop everything it started; checks no process is left
 
