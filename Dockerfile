@@ -52,6 +52,7 @@ RUN python -m venv /opt/venv \
 COPY protos/ protos/
 COPY scripts/gen_protos.sh scripts/gen_protos.sh
 COPY deploy/envoy/api/ deploy/envoy/api/
+COPY deploy/envoy/descriptor.py deploy/envoy/descriptor.py
 # Writes gen/banhammer/** (stubs + .pyi) and build/banhammer.pb (descriptor set for Envoy).
 RUN PYTHON=/opt/codegen/bin/python bash scripts/gen_protos.sh
 

@@ -3,7 +3,6 @@ PY      ?= python3
 VENV    := .venv
 PYTHON  := $(VENV)/bin/python
 BUF     := node_modules/.bin/buf
-export PYTHONPATH := $(CURDIR):$(CURDIR)/gen
 
 .PHONY: install deps gen lint test dev stop status demo bench clean
 
@@ -15,14 +14,18 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m pip install -q -e '.[dev]'
 	touch $@
 
-node_modules/.installed: package.json
-	npm install --no-audit --no-fund --loglevel=error
+# `npm ci`: installs exactly the committed lock file and never rewrites it.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 deps: $(VENV)/.installed node_modules/.installed
 
+# The .pth file puts gen/ (the stubs) and the repository on the venv's path, so every command in the
+# README (`python -m bench.ingest`, `python -m services.session issue-token`) works without PYTHONPATH.
 gen: $(VENV)/.installed
 	PYTHON=$(PYTHON) bash scripts/gen_protos.sh
+	$(PYTHON) -c 'import pathlib, sys, sysconfig; pathlib.Path(sysconfig.get_paths()["purelib"], "banhammer-repo.pth").write_text("".join(p + "\n" for p in sys.argv[1:]))' "$(CURDIR)/gen" "$(CURDIR)"
 
 lint: install
 	$(BUF) lint

@@ -2,7 +2,7 @@
 WriteReadings with 5,000-reading batches) beside direct line-protocol POSTs of the same kind of points
 (5,000-line batches) to the same InfluxDB in the same run; GetDashboard latency through the gateway.
 
-    PYTHONPATH=.:gen .venv/bin/python -m bench.energy [--quick]
+    .venv/bin/python -m bench.energy [--quick]
 
 Starts its own PostgreSQL 15, Redis, InfluxDB 1.x, the session+energy services as one separate process
 (`python -m services.runtime --target session,energy`) and Envoy (deploy/envoy via the test harness).
@@ -12,7 +12,6 @@ bench/results/energy.json.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
@@ -27,6 +26,7 @@ import grpc
 
 from banhammer.energy.v1 import building_pb2, building_pb2_grpc, dashboard_pb2, dashboard_pb2_grpc, sensor_pb2
 from bench.ingest import start_postgres
+from services.runtime import cli
 from services.energy.influx.client import InfluxClient
 from services.energy.readings import encode_batch
 from services.energy.models import Reading
@@ -274,7 +274,7 @@ async def run(args) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = cli.CommandParser(prog="python -m bench.energy")
     parser.add_argument("--quick", action="store_true", help="100k points, 500 dashboard calls")
     args = parser.parse_args()
     results = asyncio.run(run(args))
@@ -296,4 +296,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(cli.run(main, "python -m bench.energy"))

@@ -2,7 +2,7 @@
 direct asyncpg COPY of the same rows in the same run; the seed's 1000 sequential RecordAction calls;
 the service's RSS after actions from 10k .. 1M distinct players.
 
-    PYTHONPATH=.:gen .venv/bin/python -m bench.ingest [--quick]
+    .venv/bin/python -m bench.ingest [--quick]
 
 Starts its own PostgreSQL 15 (plain: no TimescaleDB on this machine, so the writer also maintains
 the rollup tables) and the ingest service as a separate process (its RSS is read from /proc).
@@ -13,7 +13,6 @@ bench/results/ingest.json.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
@@ -31,6 +30,7 @@ import grpc
 
 from banhammer.common.v1 import common_pb2
 from banhammer.ingest.v1 import ingest_pb2, ingest_pb2_grpc
+from services.runtime import cli
 from services.ingest.store import run_migrations
 
 from . import write_costs
@@ -402,7 +402,7 @@ def table(out: dict) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = cli.CommandParser(prog="python -m bench.ingest", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small run (a minute or two)")
     args = parser.parse_args()
     out = asyncio.run(run(args))
@@ -414,4 +414,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.run(main, "python -m bench.ingest"))

@@ -1,7 +1,7 @@
 """Query service benchmark: p50/p99 of every RPC through the Envoy gateway, beside the seed's raw
 SQL over player_actions_ts in the same run, with ratios.
 
-    PYTHONPATH=.:gen .venv/bin/python -m bench.query [--quick] [--no-time-index]
+    .venv/bin/python -m bench.query [--quick] [--no-time-index]
 
 Starts its own PostgreSQL 15 under a temp dir (plain: no TimescaleDB on this machine;
 shared_buffers 256MB), migrates it with the ingest service's migrations, COPYs 10,000,000 actions
@@ -44,6 +44,7 @@ import grpc
 from banhammer.common.v1 import common_pb2
 from banhammer.query.v1 import query_pb2 as pb
 from banhammer.query.v1 import query_pb2_grpc
+from services.runtime import cli
 from services.ingest.store import partitions
 from services.ingest.store.migrate import migrate
 from tests.harness.envoy import EnvoyGateway
@@ -372,7 +373,7 @@ async def run(args: argparse.Namespace) -> dict:
                       "ratio_p99": raw[name]["p99_ms"] / gateway[name]["p99_ms"],
                       "computed_ratio_p50": raw[name]["p50_ms"] / comp[name]["p50_ms"]}
     return {
-        "command": "PYTHONPATH=.:gen .venv/bin/python -m bench.query" + (" --quick" if args.quick else "")
+        "command": ".venv/bin/python -m bench.query" + (" --quick" if args.quick else "")
                    + (" --no-time-index" if args.no_time_index else ""),
         "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "postgres": "15 (plain, no TimescaleDB)"},
@@ -387,7 +388,7 @@ async def run(args: argparse.Namespace) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.query", description=__doc__.split("\n\n")[0])
+    parser = cli.CommandParser(prog="python -m bench.query", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="1,000,000 actions instead of 10,000,000")
     parser.add_argument("--no-time-index", action="store_true", help="keep ingest's schema exactly (no index on time)")
     results = asyncio.run(run(parser.parse_args()))
@@ -398,4 +399,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(cli.run(main, "python -m bench.query"))

@@ -1,7 +1,7 @@
 """Session service benchmark: IsBanned, CheckBans (100) and ValidateSession through the gateway,
 beside direct redis-py doing the same Redis work in the same run.
 
-    PYTHONPATH=.:gen .venv/bin/python -m bench.session [--quick] [--concurrency 50] [--seconds 10]
+    .venv/bin/python -m bench.session [--quick] [--concurrency 50] [--seconds 10]
 
 Starts its own Redis (AOF everysec, like the deployment), the session service as a separate
 process, and Envoy rendered from deploy/envoy (falls back to the service port, labelled
@@ -34,6 +34,7 @@ from envoy_api import ext_authz_pb2_grpc as authz_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from banhammer.session.v1 import ban_pb2, ban_pb2_grpc, session_pb2, session_pb2_grpc
+from services.runtime import cli
 from services.session import tokens
 from services.session.store import keys, scripts
 from tests.harness.processes import ManagedProcess, free_port, wait_until
@@ -284,7 +285,7 @@ async def _main(args: argparse.Namespace) -> int:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.session", description=__doc__.split("\n\n")[0])
+    parser = cli.CommandParser(prog="python -m bench.session", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="2 s per case, fewer subjects and sessions")
     parser.add_argument("--seconds", type=float, default=10.0, help="measurement time per case (default 10)")
     parser.add_argument("--concurrency", type=int, default=50, help="concurrent caller tasks (default 50)")
@@ -294,4 +295,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.run(main, "python -m bench.session"))

@@ -7,7 +7,9 @@ copy (between the config-table markers) is stale.
 from __future__ import annotations
 
 import importlib
+import sys
 
+from services.runtime import cli
 from services.runtime.config import describe
 from services.runtime.server import KNOWN_TARGETS, ServerConfig
 
@@ -25,5 +27,11 @@ def table() -> str:
     return "\n".join([BEGIN, *lines, END])
 
 
-if __name__ == "__main__":
+def main() -> int:
+    cli.CommandParser(prog="python scripts/config_table.py", description=__doc__.split("\n\n")[0]).parse_args()
     print(table())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main, "python scripts/config_table.py"))

@@ -9,7 +9,6 @@ RPCs whose logic is not written yet answer UNIMPLEMENTED; the demo reports them 
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import statistics
@@ -21,7 +20,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO / "gen")]
+sys.path[:0] = [str(REPO / "gen"), str(REPO)]
 
 import grpc  # noqa: E402
 from google.protobuf.json_format import MessageToDict  # noqa: E402
@@ -32,6 +31,7 @@ from banhammer.energy.v1 import building_pb2, building_pb2_grpc, sensor_pb2, sen
 from banhammer.ingest.v1 import ingest_pb2, ingest_pb2_grpc  # noqa: E402
 from banhammer.query.v1 import query_pb2, query_pb2_grpc  # noqa: E402
 from banhammer.session.v1 import ban_pb2, ban_pb2_grpc  # noqa: E402
+from services.runtime import cli  # noqa: E402
 
 ACTION_TYPES = {"reward_collection": (50, 150), "kill": (1, 1), "item_pickup": (1, 5), "trade": (10, 500)}
 HEALTH = {"ingest": "banhammer.ingest.v1.IngestService", "query": "banhammer.query.v1.QueryService",
@@ -169,7 +169,7 @@ def stats(tally: Tally, channel: grpc.Channel, base_url: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = cli.CommandParser(prog="python scripts/demo.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--gateway", default="localhost:8000", help="Envoy host:port (gRPC and JSON)")
     parser.add_argument("--players", type=int, default=20)
     parser.add_argument("--actions", type=int, default=200)
@@ -195,4 +195,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.run(main, "python scripts/demo.py"))

@@ -5,9 +5,10 @@
 #
 # Outputs (all git-ignored, recreated on every run):
 #   gen/banhammer/**           *_pb2.py, *_pb2_grpc.py, *.pyi, __init__.py
-#   build/proto-deps/google/   google/api/{annotations,http}.proto, google/rpc/status.proto
+#   build/proto-deps/google/   google/api/{annotations,http}.proto, google/rpc/{status,error_details}.proto
 #                              copied from the googleapis-common-protos wheel so buf can resolve them
-#   build/banhammer.pb         FileDescriptorSet with imports + source info (Envoy grpc_json_transcoder)
+#   build/banhammer.pb         FileDescriptorSet with imports + source info (Envoy grpc_json_transcoder),
+#                              with the gateway's JSON bindings (deploy/envoy/descriptor.py)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -38,7 +39,7 @@ GRPC_TOOLS_INCLUDE="$("$PY" -c 'import grpc_tools, os; print(os.path.join(os.pat
 DEPS="$ROOT/build/proto-deps"
 rm -rf "$DEPS"
 mkdir -p "$DEPS/google/api" "$DEPS/google/rpc"
-for f in google/api/annotations.proto google/api/http.proto google/rpc/status.proto; do
+for f in google/api/annotations.proto google/api/http.proto google/rpc/status.proto google/rpc/error_details.proto; do
   cp "$GOOGLEAPIS_ROOT/$f" "$DEPS/$f"
 done
 
@@ -83,11 +84,15 @@ find gen/banhammer gen/envoy_api -type d -print0 | while IFS= read -r -d '' d; d
   [[ -f "$d/__init__.py" ]] || : > "$d/__init__.py"
 done
 
-# (4) Descriptor set for Envoy's gRPC-JSON transcoder (includes google/* imports).
+# (4) Descriptor set for Envoy's gRPC-JSON transcoder (includes google/* imports). With
+# google/rpc/error_details.proto, which no contract imports: the transcoder needs its types to
+# print an error's details (BadRequest, RetryInfo) in the JSON body of a failed call.
 "$PY" -m grpc_tools.protoc \
   -Iprotos -I"$DEPS" -I"$GRPC_TOOLS_INCLUDE" \
   --include_imports --include_source_info \
   --descriptor_set_out=build/banhammer.pb \
-  "${PROTOS[@]}"
+  "${PROTOS[@]}" google/rpc/error_details.proto
+# Every RPC also as JSON at POST /<package>.<Service>/<Method>, REST-annotated ones included.
+"$PY" deploy/envoy/descriptor.py build/banhammer.pb
 
 echo "gen_protos: ${#PROTOS[@]} files -> gen/banhammer, build/banhammer.pb"

@@ -25,6 +25,8 @@ from pathlib import Path
 import yaml
 from google.protobuf import descriptor_pb2
 
+from services.runtime.cli import CommandParser, run
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 TEMPLATE = HERE / "envoy.tmpl.yaml"
@@ -236,8 +238,15 @@ def write_committed() -> list[Path]:
     return written
 
 
+def _upstream(text: str) -> tuple[str, str]:
+    name, sep, addr = text.partition("=")
+    if not sep or name not in {u.name for u in UPSTREAMS}:
+        raise argparse.ArgumentTypeError(f"expected NAME=HOST:PORT with NAME one of {', '.join(u.name for u in UPSTREAMS)}")
+    return name, addr
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = CommandParser(prog="python deploy/envoy/render.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--target", choices=sorted(TARGETS))
     parser.add_argument("--out", help="file to write (default: stdout)")
     parser.add_argument("--listen-port", type=int)
@@ -245,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--descriptor", help="path of the descriptor set Envoy loads")
     parser.add_argument("--otlp", help="OTLP/gRPC collector host:port (enables tracing)")
     parser.add_argument("--no-auth", action="store_true", help="development only: no authentication")
-    parser.add_argument("--upstream", action="append", default=[], metavar="NAME=HOST:PORT")
+    parser.add_argument("--upstream", action="append", default=[], metavar="NAME=HOST:PORT", type=_upstream)
     parser.add_argument("--write-committed", action="store_true",
                         help="rewrite the committed compose and k8s renders")
     args = parser.parse_args(argv)
@@ -262,8 +271,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.no_auth:
         overrides["auth"] = False
     if args.upstream:
-        overrides["upstreams"] = dict(item.split("=", 1) for item in args.upstream)
-    text = render(args.target, **overrides)
+        overrides["upstreams"] = dict(args.upstream)
+    try:
+        text = render(args.target, **overrides)
+    except ValueError as exc:
+        parser.error(str(exc))
     if args.out:
         Path(args.out).write_text(text)
     else:
@@ -272,4 +284,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main, "python deploy/envoy/render.py"))

@@ -11,14 +11,17 @@ import errno
 import os
 import signal
 import socket
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from services.runtime.cli import UsageError
 
-class StackError(Exception):
-    """A problem the user can fix; printed without a traceback."""
+
+class StackError(UsageError):
+    """A problem the user can fix: one line, no traceback (details go to stderr before it)."""
 
 
 @dataclass
@@ -36,6 +39,7 @@ class Processes:
         self.run_dir = state / "run"
         self.log_dir = state / "logs"
         self.repo = repo
+        self.started: list[str] = []  # by this process, in order: what a failed `up` stops again
 
     def log_path(self, name: str) -> Path:
         return self.log_dir / f"{name}.log"
@@ -67,12 +71,14 @@ class Processes:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         for port in proc.ports:
-            ensure_port_free(port, proc.name)
+            if not port_free(port):
+                raise StackError(f"port {port} (for {proc.name}) is in use by a process this stack did not start")
         with open(self.log_path(proc.name), "ab") as log:
             log.write(f"\n--- {time.strftime('%Y-%m-%dT%H:%M:%S')} starting: {' '.join(proc.argv)}\n".encode())
             log.flush()
             pid = daemonize(proc.argv, log.fileno(), cwd=self.repo, env=proc.env)
         self._pid_file(proc.name).write_text(f"{pid}\n{proc.marker}\n")
+        self.started.append(proc.name)
         return pid
 
     def stop(self, name: str, sig: int = signal.SIGTERM, timeout: float = 15.0) -> str:
@@ -100,11 +106,13 @@ class Processes:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.pid(name) is None:
-                raise StackError(f"{name} exited during start-up.\n{self.tail(name)}")
+                print(self.tail(name), file=sys.stderr)
+                raise StackError(f"{name} exited during start-up (log: {self.log_path(name)})")
             if check():
                 return
             time.sleep(0.2)
-        raise StackError(f"{name} did not become ready ({what}) within {timeout:.0f}s.\n{self.tail(name)}")
+        print(self.tail(name), file=sys.stderr)
+        raise StackError(f"{name} did not become ready ({what}) within {timeout:.0f}s (log: {self.log_path(name)})")
 
     def tail(self, name: str, lines: int = 15) -> str:
         path = self.log_path(name)
@@ -183,19 +191,17 @@ def group_members(pgid: int) -> list[int]:
     return members
 
 
-def ensure_port_free(port: int, owner: str) -> None:
+def port_free(port: int) -> bool:
+    """True when a server could listen on 127.0.0.1:``port`` now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError as exc:
-            if exc.errno != errno.EADDRINUSE:
-                raise
-            raise StackError(
-                f"port {port} (for {owner}) is already in use by a process this stack did not start.\n"
-                f"  See who: ss -ltnp 'sport = :{port}'\n"
-                f"  Stop it, or choose another port (see `python deploy/local/stack.py --help`)."
-            ) from None
+            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                return False
+            raise
+    return True
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:

@@ -1,6 +1,7 @@
 """The no-Docker local stack: throwaway stores, Envoy on :8000 and the four services.
 
-    python deploy/local/stack.py up       # start what is not running (idempotent), print endpoints + health
+    python deploy/local/stack.py up       # start what is not running (idempotent), print endpoints + health;
+                                          # all ports checked first, and a failed start stops what it started
     python deploy/local/stack.py status   # the same summary, starting nothing
     python deploy/local/stack.py down     # stop everything it started; checks no process is left
 
@@ -11,6 +12,7 @@ git-ignored). Every port can be moved with an environment variable: see `--help`
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import shutil
 import signal
@@ -24,13 +26,17 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "deploy" / "envoy")]
 
-from processes import Proc, Processes, StackError, alive, group_members, port_open  # noqa: E402
+from processes import Proc, Processes, StackError, alive, group_members, port_free, port_open  # noqa: E402
 from stores import Stores  # noqa: E402
 
 from render import UPSTREAMS, render  # noqa: E402
-from services.runtime.config import ConfigError, describe, env, load  # noqa: E402
+from services.runtime import cli  # noqa: E402
+from services.runtime.config import describe, env, load  # noqa: E402
 
 SERVICE_ORDER = ("session", "ingest", "query", "energy")  # session first: ingest and energy call it
+#: The ports of each process, as StackConfig fields (each moved by its variable).
+PORTS = {"postgres": ("pg_port",), "redis": ("redis_port",), "influxdb": ("influx_port", "influx_rpc_port"),
+         **{name: (f"{name}_port",) for name in SERVICE_ORDER}, "envoy": ("envoy_port", "envoy_admin_port")}
 
 
 @dataclass(frozen=True)
@@ -64,14 +70,52 @@ class Stack:
 
     # --- up ---------------------------------------------------------------------------------
     def up(self) -> int:
+        """Start what is not running. Nothing starts unless every port it needs is free, and when a
+        start fails, what this run started is stopped again: a failed `up` leaves nothing behind."""
         self._preflight()
-        self.stores.up()
-        for name in SERVICE_ORDER:
-            self._ensure(self._service_proc(name))
-        self._envoy_up()
-        healthy = self._wait_healthy(self.conf.health_timeout)
+        self._check_ports()
+        try:
+            self.stores.up()
+            for name in SERVICE_ORDER:
+                self._ensure(self._service_proc(name))
+            self._envoy_up()
+            if failing := self._wait_healthy(self.conf.health_timeout):
+                raise StackError(f"not SERVING through the gateway within {self.conf.health_timeout:.0f}s: "
+                                 f"{', '.join(failing)} (logs: {self.procs.log_dir})")
+        except BaseException:
+            self._stop_started()
+            raise
         self.summary()
-        return 0 if healthy else 1
+        return 0
+
+    def _check_ports(self) -> None:
+        """Every port of every process still to start is free (and no two settings share a port)."""
+        variables = {f.name: f.metadata["env"] for f in dataclasses.fields(StackConfig)}
+        owners: dict[int, str] = {}
+        taken = []
+        for name, fields in PORTS.items():
+            running = self.procs.pid(name) is not None
+            for field in fields:
+                port, var = getattr(self.conf, field), variables[field]
+                if port in owners:
+                    raise StackError(f"{owners[port]} and {var} are both port {port}: give each its own")
+                owners[port] = var
+                if not running and not port_free(port):
+                    taken.append(f"{port} ({var}, for {name})")
+        if taken:
+            raise StackError(f"port{'s' if len(taken) > 1 else ''} {', '.join(taken)} in use by a process this "
+                             "stack did not start: stop it, or move the port with its variable; nothing was started")
+
+    def _stop_started(self) -> None:
+        started = list(reversed(self.procs.started))
+        for name in started:
+            self._stop(name)
+        if started:
+            print(f"stopped what this run had started: {', '.join(started)}", file=sys.stderr)
+
+    def _stop(self, name: str) -> str:
+        # PostgreSQL: SIGINT is its "fast" shutdown (SIGTERM would wait for clients).
+        return self.procs.stop(name, signal.SIGINT if name == "postgres" else signal.SIGTERM)
 
     def _preflight(self) -> None:
         self.stores.preflight()
@@ -162,17 +206,19 @@ class Stack:
                     result[u.name] = f"{exc.code().name}: {exc.details()}"
         return result
 
-    def _wait_healthy(self, timeout: float) -> bool:
+    def _wait_healthy(self, timeout: float) -> list[str]:
+        """The services not SERVING through the gateway (their logs' tails printed); [] when all are."""
         deadline = time.monotonic() + timeout
         while True:
             states = self.health()
             if all(s == "SERVING" for s in states.values()):
-                return True
+                return []
             dead = [n for n in SERVICE_ORDER if not self.procs.pid(n)]
             if dead or time.monotonic() >= deadline:
-                for name in dead or [n for n, s in states.items() if s != "SERVING"]:
+                failing = dead or [n for n, s in states.items() if s != "SERVING"]
+                for name in failing:
                     print(self.procs.tail(name), file=sys.stderr)
-                return False
+                return failing
             time.sleep(0.5)
 
     def summary(self) -> None:
@@ -200,9 +246,7 @@ class Stack:
         names = known + [n for n in self.procs.recorded() if n not in known]
         pids = {n: self.procs.pid(n) for n in names}
         for name in names:
-            # PostgreSQL: SIGINT is its "fast" shutdown (SIGTERM would wait for clients).
-            sig = signal.SIGINT if name == "postgres" else signal.SIGTERM
-            outcome = self.procs.stop(name, sig)
+            outcome = self._stop(name)
             if pids[name]:
                 print(f"{name:<10} {outcome}")
         left = [p for p in pids.values() if p and (alive(p) or group_members(p))]
@@ -215,23 +259,24 @@ class Stack:
 
 def main(argv: list[str] | None = None) -> int:
     rows = "\n".join(f"  {var:<24} {doc} (default {default})" for var, default, doc in describe(StackConfig))
-    parser = argparse.ArgumentParser(
+    parser = cli.CommandParser(
+        prog="python deploy/local/stack.py",
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="environment:\n" + rows + "\n  LOCAL_OTLP_ADDR          OTLP/gRPC collector host:port for Envoy traces",
     )
     parser.add_argument("command", choices=["up", "down", "status"])
     args = parser.parse_args(argv)
-    try:
-        stack = Stack(load(StackConfig))
-        if args.command == "up":
-            return stack.up()
-        if args.command == "down":
-            return stack.down()
-        stack.summary()
-        return 0 if all(s == "SERVING" for s in stack.health().values()) else 1
-    except (StackError, ConfigError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return cli.run(lambda: run(args.command), parser.prog)
+
+
+def run(command: str) -> int:
+    stack = Stack(load(StackConfig))
+    if command == "up":
+        return stack.up()
+    if command == "down":
+        return stack.down()
+    stack.summary()
+    return 0 if all(s == "SERVING" for s in stack.health().values()) else 1
 
 
 if __name__ == "__main__":

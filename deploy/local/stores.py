@@ -10,6 +10,7 @@ import os
 import pwd
 import shutil
 import subprocess
+import sys
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -122,7 +123,8 @@ class Stores:
     def _run(self, argv: list[str], what: str, stdin: str | None = None) -> None:
         done = subprocess.run(argv, input=stdin, capture_output=True, text=True, check=False)
         if done.returncode != 0:
-            raise StackError(f"PostgreSQL {what} failed:\n{done.stdout}{done.stderr}")
+            print(done.stdout + done.stderr, file=sys.stderr)
+            raise StackError(f"PostgreSQL {what} failed (its output is above)")
 
     # --- Redis ------------------------------------------------------------------------------
     def _redis(self) -> None:

@@ -15,10 +15,10 @@ from .errors import (
     Unauthenticated,
     Unavailable,
 )
-from .service import Service, ServiceSpec
+from .service import Command, Service, ServiceSpec
 
 __all__ = [
-    "Aborted", "AlreadyExists", "ConfigError", "DeadlineExceeded", "DomainError", "FailedPrecondition",
+    "Aborted", "AlreadyExists", "Command", "ConfigError", "DeadlineExceeded", "DomainError", "FailedPrecondition",
     "FieldViolation", "InvalidArgument", "NotFound", "PermissionDenied", "ResourceExhausted", "Service",
     "ServiceSpec", "Unauthenticated", "Unavailable", "env", "load",
 ]

@@ -3,11 +3,12 @@
 Used by container HEALTHCHECKs and the local stack: a real gRPC health call, not a port probe.
 """
 
-import argparse
 import sys
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from .cli import CommandParser
 
 
 def check(addr: str, service: str = "", timeout: float = 2.0) -> str:
@@ -21,7 +22,7 @@ def check(addr: str, service: str = "", timeout: float = 2.0) -> str:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser()
+    parser = CommandParser(prog="python -m services.runtime.healthcheck")
     parser.add_argument("--addr", required=True)
     parser.add_argument("--service", default="")
     args = parser.parse_args()

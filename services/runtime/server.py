@@ -17,12 +17,14 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from . import cli
+from .admission import AdmissionInterceptor
 from . import config as cfg
 from .config import env
 from .interceptors import ErrorInterceptor
 from .revocations import Revocations
 from .logs import setup_logging
-from .service import Service, ServiceSpec
+from .service import Command, Service, ServiceSpec
 from .telemetry import setup_telemetry, shutdown_telemetry
 
 log = logging.getLogger("banhammer.runtime")
@@ -41,7 +43,7 @@ class ServerConfig:
     host: str = env("GRPC_HOST", "0.0.0.0", doc="Address the gRPC server binds")
     port: int = env("GRPC_PORT", 0, doc="gRPC port (0: the service's default port)")
     max_message_bytes: int = env("GRPC_MAX_MESSAGE_BYTES", 8 * 1024 * 1024, doc="Largest request or response message")
-    max_concurrent_rpcs: int = env("GRPC_MAX_CONCURRENT_RPCS", 2000, doc="RPCs beyond this get RESOURCE_EXHAUSTED")
+    max_concurrent_rpcs: int = env("GRPC_MAX_CONCURRENT_RPCS", 2000, doc="RPCs (streams included, health checks not) beyond this get RESOURCE_EXHAUSTED with RetryInfo")
     grace_seconds: float = env("SHUTDOWN_GRACE_SECONDS", 10.0, doc="How long SIGTERM waits for in-flight RPCs")
     health_interval_seconds: float = env("HEALTH_INTERVAL_SECONDS", 2.0, doc="How often stores are probed")
     log_level: str = env("LOG_LEVEL", "INFO", doc="Log level (JSON logs on stderr)")
@@ -94,10 +96,11 @@ class Runtime:
         self.specs = {spec.name: spec for spec in map(load_spec, self.targets)}
         self.targets = list(self.specs)
         self.revocations = Revocations(self.conf.session_service_addr)
+        self.admission = AdmissionInterceptor(self.conf.max_concurrent_rpcs)
         self.server = grpc.aio.server(
-            interceptors=[ErrorInterceptor(self.revocations)],
+            # The first is outermost: the admission limit's refusals are mapped like any other error.
+            interceptors=[ErrorInterceptor(self.revocations), self.admission],
             options=server_options(self.conf),
-            maximum_concurrent_rpcs=self.conf.max_concurrent_rpcs,
         )
         names: list[str] = []
         for target, spec in self.specs.items():
@@ -206,31 +209,50 @@ async def _serve(targets: list[str | ServiceSpec]) -> int:
     return 0
 
 
-async def _command(target: str | ServiceSpec, command: str, args: list[str]) -> int:
-    spec = load_spec(target)
+async def _command(spec: ServiceSpec, command: str, args: list[str]) -> int:
+    prog = f"python -m services.{spec.name} {command}"
+    entry = (spec.commands or {})[command]
+    if isinstance(entry, Command):
+        parser = cli.CommandParser(prog=prog, description=entry.help)
+        entry.arguments(parser)
+        options = parser.parse_args(args)
+        setup_logging(f"banhammer-{spec.name}", cfg.load(ServerConfig).log_level)
+        return await entry.run(cfg.load(spec.config), options)
     setup_logging(f"banhammer-{spec.name}", cfg.load(ServerConfig).log_level)
-    commands = spec.commands or {}
-    if command not in commands:
-        raise cfg.ConfigError(f"{spec.name} has no command {command!r} (has: {', '.join(commands) or 'none'})")
-    fn = commands[command]
-    # Commands take (config) or (config, args): e.g. `python -m services.session issue-token --role admin`.
-    if len(inspect.signature(fn).parameters) > 1:
-        return await fn(cfg.load(spec.config), args)
-    return await fn(cfg.load(spec.config))
+    if len(inspect.signature(entry).parameters) > 1:
+        return await entry(cfg.load(spec.config), args)
+    if args:
+        raise cli.UsageError(f"{command} takes no arguments, got {' '.join(args)!r}")
+    return await entry(cfg.load(spec.config))
 
 
-def main(targets: list[str | ServiceSpec], argv: list[str] | None = None) -> int:
-    """Entry point: ``python -m services.<name> [command]``."""
+def _usage(spec: ServiceSpec) -> str:
+    lines = [f"usage: python -m services.{spec.name} [command]", "",
+             f"Without a command: serve {spec.name} (configured by environment variables, see the README)."]
+    for name, entry in (spec.commands or {}).items():
+        lines.append(f"  {name:<14} {entry.help if isinstance(entry, Command) else (entry.__doc__ or '').strip()}")
+    return "\n".join(lines)
+
+
+def main(targets: list[str | ServiceSpec], argv: list[str] | None = None, prog: str | None = None) -> int:
+    """Entry point: ``python -m services.<name> [command] [arguments]``; errors are one line."""
     import sys
 
     argv = sys.argv[1:] if argv is None else argv
-    try:
-        if argv and len(targets) == 1:
-            return asyncio.run(_command(targets[0], argv[0], argv[1:]))
-        return asyncio.run(_serve(targets))
-    except cfg.ConfigError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"cannot start: {exc}", file=sys.stderr)
-        return 1
+    if prog is None:
+        prog = f"python -m services.{getattr(targets[0], 'name', targets[0])}"
+        if argv and not argv[0].startswith("-"):
+            prog += f" {argv[0]}"
+
+    def run() -> int:
+        if not argv:
+            return asyncio.run(_serve(targets))
+        spec = load_spec(targets[0])
+        if argv[0] in ("-h", "--help"):
+            print(_usage(spec))
+            return 0
+        if argv[0] not in (spec.commands or {}):
+            raise cli.UsageError(f"no command {argv[0]!r}; commands: {', '.join(spec.commands or {}) or 'none'}")
+        return asyncio.run(_command(spec, argv[0], argv[1:]))
+
+    return cli.run(run, prog)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import argparse
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +33,24 @@ class Service(abc.ABC):
         """Release pools and channels after in-flight RPCs have drained."""
 
 
+def _no_arguments(parser: argparse.ArgumentParser) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class Command:
+    """A sub-command of ``python -m services.<name>`` (e.g. ``migrate``), run instead of serving.
+
+    Its arguments are parsed before the service's config is loaded, so ``--help`` and a wrong
+    argument need no environment; errors are one line (``services.runtime.cli``)."""
+
+    #: ``async run(config, options) -> exit status``; options is the parsed ``argparse.Namespace``.
+    run: Callable[[Any, argparse.Namespace], Awaitable[int]]
+    help: str
+    #: Adds the command's arguments to its parser (none by default).
+    arguments: Callable[[argparse.ArgumentParser], None] = _no_arguments
+
+
 @dataclass(frozen=True)
 class ServiceSpec:
     """A service module's declaration: ``SPEC = ServiceSpec("ingest", IngestConfig, build, 50051)``."""
@@ -40,5 +59,6 @@ class ServiceSpec:
     config: type
     build: Callable[[Any], Service | Awaitable[Service]]
     default_port: int
-    #: Extra sub-commands (e.g. ``migrate``) run instead of serving: name → async fn(config[, args]).
-    commands: dict[str, Callable[[Any], Awaitable[int]]] | None = None
+    #: Sub-commands run instead of serving: name → ``Command``, or a bare ``async fn(config)`` (no
+    #: arguments) or ``async fn(config, argv)`` (parses its own; its usage errors are argparse's).
+    commands: dict[str, Command | Callable[..., Awaitable[int]]] | None = None

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import argparse
 
-from services.runtime import access
+from services.runtime import Command, access
+from services.runtime.cli import finite_float
 
 from .clock import SystemClock
 from .config import SessionConfig
@@ -18,20 +19,25 @@ from .store.client import connect
 from .store.sessions import SessionStore
 
 
-async def issue_token(conf: SessionConfig, args: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m services.session issue-token")
+def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--subject", required=True, help="who the token speaks for, e.g. game-server-eu-1")
     parser.add_argument("--role", required=True, choices=access.load().roles,
                         help="what the token may call: see the roles table in the README")
-    parser.add_argument("--ttl-hours", type=float, default=None, help="lifetime (default: the service default)")
-    opts = parser.parse_args(args)
+    parser.add_argument("--ttl-hours", type=finite_float, default=None,
+                        help="lifetime, 1 minute..SESSION_MAX_LIFETIME_SECONDS (default: the service default)")
+
+
+async def issue_token(conf: SessionConfig, opts: argparse.Namespace) -> int:
     redis = connect(conf.redis_url, max_connections=2, timeout=conf.redis_timeout_seconds)
     try:
         sessions = Sessions(SessionStore(redis), SystemClock(), conf.session_default_ttl_seconds * 1000,
                             conf.session_max_lifetime_seconds * 1000)
-        ttl_ms = int(opts.ttl_hours * 3600_000) if opts.ttl_hours else None
+        ttl_ms = None if opts.ttl_hours is None else int(opts.ttl_hours * 3600_000)
         created = await sessions.create(opts.subject, opts.role, {"issued_by": "cli"}, ttl_ms)
     finally:
         await redis.aclose()
     print(created.token)
     return 0
+
+
+COMMAND = Command(issue_token, "mint a session token directly in Redis (the first admin, game servers)", arguments)

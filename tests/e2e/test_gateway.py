@@ -5,6 +5,7 @@ import json
 import time
 import urllib.error
 import urllib.request
+import uuid
 
 import grpc
 import pytest
@@ -38,19 +39,30 @@ def test_unknown_path_gets_clean_grpc_status(gateway, gateway_tokens, path):
     assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
 
 
-def access_log_entry(gateway, path: str, timeout: float = 10.0) -> dict:
-    """The gateway's JSON access-log line for ``path`` (polled: Envoy flushes logs periodically)."""
+def access_log_entry(gateway, path: str, timeout: float = 10.0, request_id: str | None = None) -> dict:
+    """The gateway's JSON access-log line for ``path`` (and ``request_id`` when given); polled, as
+    Envoy flushes its log periodically."""
     deadline = time.monotonic() + timeout
     while True:
         for line in gateway.log().splitlines():
-            if line.startswith("{") and json.loads(line).get("path") == path:
-                return json.loads(line)
+            if not line.startswith("{"):
+                continue
+            entry = json.loads(line)
+            if entry.get("path") == path and request_id in (None, entry.get("request_id")):
+                return entry
         if time.monotonic() >= deadline:
-            raise AssertionError(f"no access-log entry for {path}")
+            raise AssertionError(f"no access-log entry for {path} {request_id or ''}")
         time.sleep(0.2)
 
 
 def http(url: str, body: dict | None = None, token: str | None = None) -> tuple[int, bytes]:
+    """One JSON call (GET without a body, else POST): status and body."""
+    status, payload, _ = http_call(url, body, token)
+    return status, payload
+
+
+def http_call(url: str, body: dict | None = None, token: str | None = None) -> tuple[int, bytes, str]:
+    """One JSON call: status, body and the request id the gateway answered with (and logged)."""
     data = json.dumps(body).encode() if body is not None else None
     headers = {"content-type": "application/json"}
     if token:
@@ -58,9 +70,9 @@ def http(url: str, body: dict | None = None, token: str | None = None) -> tuple[
     request = urllib.request.Request(url, data=data, headers=headers, method="POST" if data else "GET")
     try:
         with urllib.request.urlopen(request, timeout=10) as resp:
-            return resp.status, resp.read()
+            return resp.status, resp.read(), resp.headers["x-request-id"]
     except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
+        return exc.code, exc.read(), exc.headers["x-request-id"]
 
 
 @pytest.mark.parametrize(("method", "path", "cluster"), [
@@ -73,6 +85,55 @@ def test_transcoded_json_reaches_the_right_service(gateway, gateway_tokens, meth
     status, payload = http(gateway.url + path, body if method == "POST" else None, gateway_tokens["service"])
     entry = access_log_entry(gateway, path)
     assert entry["upstream_cluster"] == cluster, entry
-    # Whatever the servicer answers (it may not be implemented yet), the answer is a mapped
-    # gRPC status, not a gateway failure.
-    assert status not in (404, 502, 503), (status, payload)
+    assert (status, entry["grpc_status"]) == (200, "OK"), (status, payload)
+
+
+# The five RPCs that have a REST path too: each is also served as JSON at its RPC path
+# (POST /<package>.<Service>/<Method>, the request message as the body), like every other RPC.
+JSON_PLAYER = f"e2e-json-{uuid.uuid4().hex[:8]}"
+ACTION = {"player_id": JSON_PLAYER, "action_type": "json_binding", "value": 1.0}
+REST_AND_RPC_PATH = {
+    # RPC: (REST method, REST path, RPC-path body, a field every answer has)
+    "banhammer.ingest.v1.IngestService/RecordAction": ("POST", "/api/ts/action", {"action": ACTION}, "time"),
+    "banhammer.query.v1.QueryService/GetStatsOverview": ("GET", "/api/ts/stats/overview", {}, "last_day"),
+    "banhammer.query.v1.QueryService/GetTopPlayers": (
+        "GET", "/api/ts/stats/top-players?page_size=5", {"page_size": 5}, "window"),
+    "banhammer.query.v1.QueryService/GetHourlyLoad": ("GET", "/api/ts/stats/hourly-load?hours=2", {"hours": 2}, "hours"),
+    "banhammer.query.v1.QueryService/GetPlayer": (
+        "GET", f"/api/ts/players/{JSON_PLAYER}", {"player_id": JSON_PLAYER}, "summary"),
+}
+
+
+@pytest.fixture(scope="module")
+def json_player(gateway, gateway_tokens) -> str:
+    """A player with one committed action, so GetPlayer answers 200 on both paths."""
+    status, payload = http(gateway.url + "/api/ts/action", ACTION, gateway_tokens["service"])
+    assert status == 200, payload
+    return JSON_PLAYER
+
+
+@pytest.mark.parametrize("rpc", sorted(REST_AND_RPC_PATH))
+@pytest.mark.parametrize("via", ["rest-path", "rpc-path"])
+def test_rest_annotated_rpcs_answer_json_on_both_paths(gateway, gateway_tokens, json_player, rpc, via):
+    rest_method, rest_path, rpc_body, field = REST_AND_RPC_PATH[rpc]
+    if via == "rest-path":
+        path = rest_path
+        body = ACTION if rest_method == "POST" else None
+    else:
+        path, body = f"/{rpc}", rpc_body
+    status, payload, request_id = http_call(gateway.url + path, body, gateway_tokens["service"])
+    assert status == 200, (status, payload)
+    assert field in json.loads(payload), payload
+    entry = access_log_entry(gateway, path, request_id=request_id)
+    assert (entry["grpc_status"], entry["attempts"]) == ("OK", 1), entry
+    if rpc.endswith("GetPlayer"):
+        assert json.loads(payload)["summary"]["player_id"] == json_player
+
+
+def test_json_for_no_rpc_is_404_without_reaching_a_service(gateway, gateway_tokens):
+    """JSON that no binding transcodes (an unknown method, or GET where the RPC takes POST) gets a
+    clean 404 from the gateway instead of a gRPC server's stream reset (503)."""
+    for path, body in [("/banhammer.query.v1.QueryService/Nope", {}),
+                       ("/banhammer.query.v1.QueryService/GetStatsOverview", None)]:
+        status, payload = http(gateway.url + path, body, gateway_tokens["service"])
+        assert status == 404 and b"no such RPC" in payload, (path, status, payload)

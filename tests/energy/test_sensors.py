@@ -214,12 +214,19 @@ async def test_influxdb_outage_spools_and_replays_exactly_once(stubs, influx_ser
     b, t0 = next_building(), base_time()
     before = [reading(b, t0 + i * S, float(i), room="spool") for i in range(10)]
     assert not (await stubs.sensors.WriteReadings(pb.WriteReadingsRequest(readings=before))).spooled
+    # InfluxDB keeps the last point written for a series and time, so conflicting values show the
+    # replay's order: a reordered or repeated batch would leave an older value in place.
+    corrected, times = next_building(), [t0 + i * S for i in range(5)]
+    versions = [[reading(corrected, t, 1.0) for t in times], [reading(corrected, t, 2.0) for t in times],
+                [reading(corrected, times[0], 3.0)]]
     with influx_server.down():
         during = [reading(b, t0 + (10 + i) * S, float(10 + i), room="spool") for i in range(3000)]
         replies = [await stubs.sensors.WriteReadings(pb.WriteReadingsRequest(readings=during[i:i + 1000]))
                    for i in range(0, 3000, 1000)]
-        assert all(r.spooled and r.accepted_count == 1000 for r in replies)
-        assert service.writer.spool.pending_batches >= 3
+        for version in versions:
+            replies.append(await stubs.sensors.WriteReadings(pb.WriteReadingsRequest(readings=version)))
+        assert all(r.spooled for r in replies) and [r.accepted_count for r in replies] == [1000, 1000, 1000, 5, 5, 1]
+        assert service.writer.spool.pending_batches >= 6
     deadline = time.monotonic() + 30
     while service.writer.spool.pending_batches:
         assert time.monotonic() < deadline, "spool not drained after InfluxDB returned"
@@ -229,5 +236,9 @@ async def test_influxdb_outage_spools_and_replays_exactly_once(stubs, influx_ser
         aggregate=pb.AGGREGATE_MAX, filter=pb.ReadingFilter(building_ids=[b])))
     (series,) = q.series
     assert [(p.count, p.value) for p in series.points] == [(3010, 3009.0)]
+    chunks = [c.chunk async for c in stubs.sensors.ExportReadingsCsv(pb.ExportReadingsCsvRequest(
+        time_range=time_range(t0, t0 + 10 * S), filter=pb.ReadingFilter(building_ids=[corrected])))]
+    stored = [float(row[5]) for row in list(csv.reader(io.StringIO(b"".join(chunks).decode(), newline="")))[1:]]
+    assert stored == [3.0, 2.0, 2.0, 2.0, 2.0]  # in time order: the last write of each point won
     after = await stubs.sensors.WriteReadings(pb.WriteReadingsRequest(readings=[reading(b, t0 + 4000 * S, 1.0)]))
     assert not after.spooled

@@ -6,8 +6,9 @@ helpers below are importable from test modules: ``from tests.harness import wait
 
 from .health import GATEWAY_HEADER, auth_metadata, check_health, gateway_metadata, wait_serving
 from .processes import ManagedProcess, free_port, wait_until
+from .statuses import retry_delay
 
 __all__ = [
     "GATEWAY_HEADER", "ManagedProcess", "auth_metadata", "check_health", "free_port", "gateway_metadata",
-    "wait_serving", "wait_until",
+    "retry_delay", "wait_serving", "wait_until",
 ]

