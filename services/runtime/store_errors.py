@@ -53,7 +53,7 @@ def translate(exc: BaseException, store: str, retry_after: float = 1.0) -> Domai
         return None
     if isinstance(exc, UNREACHABLE) or _closed(exc):
         return Unavailable(f"{store} unavailable", retry_after=retry_after)
-    if isinstance(exc, redis_errors.ResponseError) and str(exc).startswith("OOM"):
+    if isinstance(exc, redis_errors.OutOfMemoryError):
         return ResourceExhausted(f"{store} out of memory", retry_after=5.0)
     return None
 
