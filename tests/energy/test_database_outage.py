@@ -7,22 +7,12 @@ import asyncio
 import time
 
 import grpc
-from google.rpc import error_details_pb2, status_pb2
 
 from banhammer.energy.v1 import building_pb2 as pb
+from tests.harness.statuses import retry_delay
 
 from .helpers import expect_error
 from .test_alerts_views import _building
-
-
-def _retry_delay(err: grpc.aio.AioRpcError) -> float:
-    for key, value in err.trailing_metadata() or ():
-        if key == "grpc-status-details-bin":
-            for detail in status_pb2.Status.FromString(value).details:
-                info = error_details_pb2.RetryInfo()
-                if detail.Unpack(info):
-                    return info.retry_delay.ToTimedelta().total_seconds()
-    raise AssertionError("no RetryInfo in the error")
 
 
 async def test_an_energy_database_outage_is_unavailable_with_retry_advice(stubs, pg_server):
@@ -34,7 +24,7 @@ async def test_an_energy_database_outage_is_unavailable_with_retry_advice(stubs,
                          building=pb.Building(name="During the outage", address="x")))):
             err = await expect_error(call, grpc.StatusCode.UNAVAILABLE)
             assert err.details() == "energy database unavailable"
-            assert _retry_delay(err) > 0
+            assert retry_delay(err) > 0
     deadline = time.monotonic() + 30
     while True:  # the pool reconnects by itself: no restart of the service
         try:
