@@ -21,6 +21,7 @@ import math
 import time
 
 from services.runtime import FailedPrecondition, NotFound, pagination
+from services.runtime.validation import Seconds
 
 from . import alerting, forecasting
 from .influx.client import InfluxRejected, InfluxUnavailable, quote_literal
@@ -53,13 +54,14 @@ def check_rule(r: AlertRule) -> None:
     v = Violations()
     v.text("rule.name", r.name, 1, 100, unit="characters")
     v.positive_id("rule.scope.building_id", r.building_id)
-    v.text("rule.scope.floor", r.floor, 0, 16)
-    v.text("rule.scope.room", r.room, 0, 64)
+    # The same rule as readings' tags: a rule must be able to match what WriteReadings accepts.
+    v.tag("rule.scope.floor", "floor", r.floor)
+    v.tag("rule.scope.room", "room", r.room)
     if not 1 <= r.severity <= 4:
         v.add("rule.severity", "must be set")
     if r.kind == "threshold":
         p = "rule.threshold"
-        v.text(f"{p}.sensor_type", r.sensor_type, 1, 64)
+        v.tag(f"{p}.sensor_type", "sensor_type", r.sensor_type)
         if r.comparison not in (ABOVE, BELOW):
             v.add(f"{p}.comparison", "must be ABOVE or BELOW")
         if v.finite(f"{p}.threshold", r.threshold) and v.finite(f"{p}.clear_threshold", r.clear_threshold):
@@ -113,8 +115,7 @@ class Alerts:
 
     async def list_rules(self, building_id: int, page_size: int, page_token: str) -> Page:
         v = Violations()
-        if building_id < 0:
-            v.add("building_id", "must be >= 0")
+        v.id("building_id", building_id, optional=True)
         size = v.page_size("page_size", page_size, 50, 500)
         v.raise_if_any()
         filters = {"building": building_id}
@@ -132,13 +133,19 @@ class Alerts:
         return len(cleared)
 
     # --- alerts ------------------------------------------------------------------------------------
-    async def list_alerts(self, building_id: int, states: list[int], start: dt.datetime | None,
-                          end: dt.datetime | None, page_size: int, page_token: str) -> Page:
+    async def list_alerts(self, building_id: int, states: list[int], start: Seconds | None, end: Seconds | None,
+                          page_size: int, page_token: str) -> Page:
         v = Violations()
-        if building_id < 0:
-            v.add("building_id", "must be >= 0")
+        v.id("building_id", building_id, optional=True)
         if len(states) > 3:
             v.add("states", "at most 3 states")
+        for i, state in enumerate(states[:3]):
+            if state not in STATE_NAMES:
+                v.add(f"states[{i}]", "must be FIRING, ACKNOWLEDGED or CLEARED")
+        if start is not None:
+            start = v.timestamp("time_range.start_time", start)
+        if end is not None:
+            end = v.timestamp("time_range.end_time", end)
         if start and end and end <= start:
             v.add("time_range.end_time", "must be after start_time")
         size = v.page_size("page_size", page_size, 50, 500)

@@ -7,7 +7,7 @@ import math
 
 from services.runtime import InvalidArgument, NotFound, pagination
 
-from .models import Building, Page, Tenant
+from .models import Building, Page, Tenant, TenantInput
 from .session_client import SessionClient
 from .store.buildings import BuildingStore
 from .validation import Violations, check_mask
@@ -38,6 +38,19 @@ def check_building(b: Building, v: Violations, prefix: str = "building", only: s
         v.add(f"{prefix}.floors", "must be 1..500")
     if want("building_type"):
         v.text(f"{prefix}.building_type", b.building_type, 0, 50, unit="characters")
+
+
+def _day(v: Violations, field: str, raw: str):
+    return v.date(field, raw) if raw else None
+
+
+def tenant_of(t: TenantInput, v: Violations, only: set[str] | None = None, prefix: str = "tenant") -> Tenant:
+    """The tenant ``t`` describes, its dates parsed (with ``only``: just the dates named there)."""
+    def day(name: str):
+        wanted = only is None or name in only
+        return _day(v, f"{prefix}.{name}", getattr(t, name)) if wanted else None
+
+    return Tenant(t.tenant_id, t.building_id, t.name, t.contact_info, day("move_in_date"), day("contract_end_date"))
 
 
 def check_tenant(t: Tenant, v: Violations, prefix: str = "tenant") -> None:
@@ -110,8 +123,9 @@ class Buildings:
         return result
 
     # --- tenants ---------------------------------------------------------------------------------
-    async def create_tenant(self, t: Tenant) -> Tenant:
+    async def create_tenant(self, draft: TenantInput) -> Tenant:
         v = Violations()
+        t = tenant_of(draft, v)
         check_tenant(t, v)
         v.raise_if_any()
         created = await self.store.insert_tenant(t)
@@ -127,13 +141,15 @@ class Buildings:
             raise NotFound(f"tenant {tenant_id} not found")
         return found
 
-    async def update_tenant(self, t: Tenant, paths: list[str]) -> Tenant:
+    async def update_tenant(self, draft: TenantInput, paths: list[str]) -> Tenant:
         paths = check_mask(paths, TENANT_FIELDS)
+        v = Violations()
+        t = tenant_of(draft, v, set(paths))
+        v.raise_if_any()
         current = await self.get_tenant(t.tenant_id) if t.tenant_id > 0 else None
         if current is None:
             raise InvalidArgument.field("tenant.tenant_id", "must be > 0")
         merged = dataclasses.replace(current, **{p: getattr(t, p) for p in paths})
-        v = Violations()
         check_tenant(merged, v)  # dates are checked against the resulting record
         v.raise_if_any()
         updated = await self.store.replace_tenant(merged)
@@ -145,8 +161,7 @@ class Buildings:
 
     async def list_tenants(self, building_id: int, page_size: int, page_token: str) -> Page:
         v = Violations()
-        if building_id < 0:
-            v.add("building_id", "must be >= 0")
+        v.id("building_id", building_id, optional=True)
         size = v.page_size("page_size", page_size, 50, 500)
         v.raise_if_any()
         filters = {"building": building_id}

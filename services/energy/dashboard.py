@@ -9,7 +9,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from services.runtime import DomainError, NotFound
+from services.runtime import DomainError, NotFound, pagination
 
 from . import forecasting
 from .forecasts import Forecasts
@@ -27,6 +27,7 @@ HOUR_NS = 3600 * 10**9
 LATEST_WINDOW_NS = HOUR_NS
 MAX_LATEST = 500
 MAX_ALERTS = 100
+SUMMARIES = "energy.ListBuildingSummaries"
 
 
 @dataclass
@@ -39,6 +40,19 @@ class DashboardData:
     forecast: object | None = None  # whatever the forecast source returns
     degraded: list[str] = field(default_factory=list)
     as_of_ns: int = 0
+
+
+def summary_page(page_size: int, page_token: str) -> tuple[int, int]:
+    """(page size, building id the page starts after) of a ListBuildingSummaries request."""
+    v = Violations()
+    size = v.page_size("page_size", page_size, 100, 1000)
+    cursor = v.page_token(page_token, SUMMARIES, {})
+    v.raise_if_any()
+    return size, pagination.integer(cursor.get("id")) if cursor else 0
+
+
+def summary_token(last_id: int) -> str:
+    return pagination.encode(SUMMARIES, {}, {"id": last_id})
 
 
 class Dashboard:

@@ -40,6 +40,19 @@ class Tenant:
     updated_at: dt.datetime | None = None
 
 
+@dataclass(frozen=True)
+class TenantInput:
+    """A tenant as a caller sends it: its dates still text ("YYYY-MM-DD", "" for none), checked by
+    the domain."""
+
+    tenant_id: int
+    building_id: int
+    name: str
+    contact_info: str
+    move_in_date: str
+    contract_end_date: str
+
+
 class Reading(NamedTuple):
     """One sensor reading; a tuple because write batches build thousands of them (hot path)."""
 

@@ -8,11 +8,12 @@ import time
 from collections.abc import Callable
 
 from services.runtime import InvalidArgument
+from services.runtime.validation import has_control
 
 from .influx.client import MEASUREMENT
-from .influx.lineprotocol import escape_key, escape_measurement, quote_string, unrepresentable
+from .influx.lineprotocol import escape_key, escape_measurement, quote_string
 from .models import Reading, Series
-from .validation import Violations
+from .validation import TAGS, Violations, tag_error
 
 MAX_BATCH = 5000
 RETENTION_NS = 30 * 86400 * 10**9
@@ -21,30 +22,12 @@ FUTURE_NS = 5 * 60 * 10**9
 _PREFIX = escape_measurement(MEASUREMENT) + ",building_id="
 
 
-def _is_clean(value: str) -> bool:
-    return value.isprintable() or not any(ord(c) < 0x20 or ord(c) == 0x7F for c in value)
-
-
-def _tag_error(value: str, lo: int, hi: int) -> str | None:
-    if value.isascii() and lo <= len(value) <= hi and value.isprintable() and "\\" not in value:
-        return None  # the common case, decided without encoding
-    size = len(value.encode())
-    if not lo <= size <= hi:
-        return f"must be {lo}..{hi} bytes"
-    if not _is_clean(value):
-        return "must not contain control characters"
-    if unrepresentable(value):
-        return ("a backslash may not end the value or precede a comma, space or equals sign "
-                "(InfluxDB cannot store it)")
-    return None
-
-
 def _text_error(value: str, hi: int) -> str | None:
     if value.isascii() and len(value) <= hi and value.isprintable():
         return None
     if len(value.encode()) > hi:
         return f"must be 0..{hi} bytes"
-    if not _is_clean(value):
+    if has_control(value):
         return "must not contain control characters"
     return None
 
@@ -78,9 +61,9 @@ def check_batch(readings: list[Reading], now_ns: int, field: str = "readings",
     if not 1 <= len(readings) <= MAX_BATCH:
         v.add(field, f"must hold 1..{MAX_BATCH} readings")
     oldest, newest = now_ns - RETENTION_NS, now_ns + FUTURE_NS
-    sensor = _Verdicts(lambda x: _tag_error(x, 1, 64))
-    floor = _Verdicts(lambda x: _tag_error(x, 0, 16) if x else None)
-    room = _Verdicts(lambda x: _tag_error(x, 0, 64) if x else None)
+    sensor = _Verdicts(lambda x: tag_error(x, *TAGS["sensor_type"]))
+    floor = _Verdicts(lambda x: tag_error(x, *TAGS["floor"]))
+    room = _Verdicts(lambda x: tag_error(x, *TAGS["room"]))
     unit = _Verdicts(lambda x: _text_error(x, 20) if x else None)
     status = _Verdicts(lambda x: _text_error(x, 32) if x else None)
     isfinite = math.isfinite

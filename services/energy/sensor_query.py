@@ -5,15 +5,21 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from services.runtime import InvalidArgument, Unavailable
+from services.runtime import InvalidArgument
+from services.runtime.store_errors import guard
+from services.runtime.validation import Seconds
 
-from .influx.client import InfluxClient, InfluxRejected, InfluxUnavailable, quote_ident, quote_literal
+from .influx.client import InfluxClient, InfluxRejected, quote_ident, quote_literal
 from .validation import Violations
 
 MAX_SPAN_NS = 30 * 86400 * 10**9
+MIN_WINDOW, MAX_WINDOW = dt.timedelta(seconds=1), dt.timedelta(days=1)
+#: How sensor storage is named in errors ("sensor storage (InfluxDB) unavailable").
+STORE = "sensor storage (InfluxDB)"
 MAX_POINTS = 100_000
 AGGREGATES = {1: "mean", 2: "min", 3: "max", 4: "last"}
 TAGS = {1: "building_id", 2: "sensor_type", 3: "floor", 4: "room"}
@@ -36,26 +42,66 @@ class Series:
     points: list[tuple[int, float, int]]  # (window start ns, value, count)
 
 
-def check_range(v: Violations, start_ns: int | None, end_ns: int | None, now_ns: int) -> tuple[int, int]:
-    if start_ns is None:
+def _range(v: Violations, start: Seconds | None, end: Seconds | None, now_ns: int) -> tuple[int, int]:
+    """[start, end) in ns; start required, end defaults to now; InfluxDB's int64 ns range."""
+    if start is None:
         v.add("time_range.start_time", "is required")
         return 0, 0
-    end = end_ns if end_ns is not None else now_ns
-    if end <= start_ns:
+    start_ns = v.timestamp_ns("time_range.start_time", start)
+    end_ns = now_ns if end is None else v.timestamp_ns("time_range.end_time", end)
+    if start_ns is None or end_ns is None:
+        return 0, 0
+    if end_ns <= start_ns:
         v.add("time_range.end_time", "must be after start_time")
-    elif end - start_ns > MAX_SPAN_NS:
+    elif end_ns - start_ns > MAX_SPAN_NS:
         v.add("time_range", "must span at most 30 days")
-    return start_ns, end
+    return start_ns, end_ns
 
 
-def check_filter(v: Violations, f: Filter, prefix: str = "filter") -> None:
+def _filter(v: Violations, f: Filter, prefix: str = "filter") -> None:
     for name, items, limit in (("building_ids", f.building_ids, 100), ("sensor_types", f.sensor_types, 20),
                                ("floors", f.floors, 100), ("rooms", f.rooms, 100)):
         if len(items) > limit:
             v.add(f"{prefix}.{name}", f"at most {limit} values")
-    for i, b in enumerate(f.building_ids):
-        if b <= 0:
-            v.add(f"{prefix}.building_ids[{i}]", "must be > 0")
+    for i, b in enumerate(f.building_ids[:100]):
+        v.positive_id(f"{prefix}.building_ids[{i}]", b)
+    for name, tag, items in (("sensor_types", "sensor_type", f.sensor_types), ("floors", "floor", f.floors),
+                             ("rooms", "room", f.rooms)):
+        for i, value in enumerate(items[:100]):
+            v.tag(f"{prefix}.{name}[{i}]", tag, value)
+
+
+def _check_aggregate(start: Seconds | None, end: Seconds | None, window: Seconds | None, aggregate: int,
+                     group_by: list[int], f: Filter, now_ns: int) -> tuple[int, int, int]:
+    """(start ns, end ns, window s) of a valid QueryReadings request; INVALID_ARGUMENT otherwise."""
+    v = Violations()
+    start_ns, end_ns = _range(v, start, end, now_ns)
+    size = None if window is None else v.duration("window", window, MIN_WINDOW, MAX_WINDOW)
+    if size is not None and size % MIN_WINDOW:
+        v.add("window", "must be whole seconds")
+    elif window is None:
+        v.add("window", "is required")
+    if aggregate not in AGGREGATES:
+        v.add("aggregate", "must be MEAN, MIN, MAX or LAST")
+    if len(group_by) > len(TAGS):
+        v.add("group_by", f"at most {len(TAGS)} tags")
+    elif len(set(group_by)) != len(group_by):
+        v.add("group_by", "must not repeat a tag")
+    for i, tag in enumerate(group_by[:len(TAGS)]):
+        if tag not in TAGS:
+            v.add(f"group_by[{i}]", "must be a known tag")
+    _filter(v, f)
+    v.raise_if_any()
+    return start_ns, end_ns, size // MIN_WINDOW
+
+
+def _check_export(start: Seconds | None, end: Seconds | None, f: Filter, now_ns: int) -> tuple[int, int]:
+    """(start ns, end ns) of a valid ExportReadingsCsv request; INVALID_ARGUMENT otherwise."""
+    v = Violations()
+    span = _range(v, start, end, now_ns)
+    _filter(v, f)
+    v.raise_if_any()
+    return span
 
 
 def where(f: Filter, start_ns: int, end_ns: int) -> str:
@@ -67,26 +113,23 @@ def where(f: Filter, start_ns: int, end_ns: int) -> str:
     return " AND ".join(clauses)
 
 
-def _unavailable(exc: Exception) -> Unavailable:
-    return Unavailable("sensor storage (InfluxDB) unavailable", retry_after=2)
-
-
 class SensorQueries:
     def __init__(self, influx: InfluxClient) -> None:
         self.influx = influx
 
+    @guard(STORE, retry_after=2.0)
     async def _query(self, q: str) -> list[dict]:
         try:
             return await self.influx.query(q)
-        except InfluxUnavailable as exc:
-            raise _unavailable(exc) from None
         except InfluxRejected as exc:
             if "database not found" in str(exc) or "retention policy not found" in str(exc):
                 return []  # nothing written yet
             raise
 
-    async def aggregate(self, start_ns: int, end_ns: int, window_s: int, aggregate: int, group_by: list[int],
-                        f: Filter) -> list[Series]:
+    async def aggregate(self, start: Seconds | None, end: Seconds | None, window: Seconds | None, aggregate: int,
+                        group_by: list[int], f: Filter) -> list[Series]:
+        """``aggregate`` of the readings matching ``f`` in [start, end) per window and tag group."""
+        start_ns, end_ns, window_s = _check_aggregate(start, end, window, aggregate, group_by, f, time.time_ns())
         if (end_ns - start_ns) // (window_s * 10**9) > MAX_POINTS:
             raise InvalidArgument.field("window", "more than 100,000 windows: use a larger window or a narrower range")
         tags = ["sensor_type"] + [TAGS[g] for g in group_by if TAGS[g] != "sensor_type"]
@@ -121,8 +164,9 @@ class SensorQueries:
         rows = await self._query(q)
         return {row["time"]: float(row["kwh"]) for s in rows for row in s["rows"] if row["kwh"] is not None}
 
-    async def export_csv(self, start_ns: int, end_ns: int, f: Filter) -> AsyncIterator[bytes]:
+    async def export_csv(self, start: Seconds | None, end: Seconds | None, f: Filter) -> AsyncIterator[bytes]:
         """RFC 4180 CSV in chunks of at most 64 KiB, rows ordered by time (keyset pages by time)."""
+        start_ns, end_ns = _check_export(start, end, f, time.time_ns())
         pending = bytearray(_csv_row(CSV_HEADER))
         cursor, seen_at_cursor = start_ns, 0
         while True:

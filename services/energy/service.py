@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 
 import asyncpg
 import grpc
 
 from services.runtime import Service, ServiceSpec
+from services.runtime.migrations import MigrationError
 from services.runtime.postgres import LazyPool
 
 from . import servicer
@@ -24,7 +26,7 @@ from .passwords import Passwords
 from .readings import SensorWrites
 from .sensor_query import SensorQueries
 from .session_client import SessionClient
-from .store import migrate
+from .store.migrate import MIGRATIONS
 from .store.alerts import AlertStore
 from .store.buildings import BuildingStore
 from .store.usage import UsageStore
@@ -76,9 +78,9 @@ class Energy(Service):
         pool = await self.db.open()
         async with pool.acquire() as conn:
             if self.conf.auto_migrate:
-                await migrate.upgrade(conn)
-            elif await migrate.current_version(conn) < migrate.discover()[-1].version:
-                raise RuntimeError("database schema is behind: run `python -m services.energy migrate`")
+                await MIGRATIONS.upgrade(conn)
+            else:  # behind or edited: not served (the reason is logged while health stays NOT_SERVING)
+                await MIGRATIONS.check(conn)
         if self.conf.alert_interval_seconds > 0:
             self._tasks.append(asyncio.create_task(self.alerts.run(self.conf.alert_interval_seconds, self._stop),
                                                    name="energy-alerts"))
@@ -104,9 +106,16 @@ class Energy(Service):
 
 
 async def migrate_command(conf: EnergyConfig) -> int:
-    conn = await asyncpg.connect(conf.database_url)
     try:
-        applied = await migrate.upgrade(conn)
+        conn = await asyncpg.connect(conf.database_url)
+    except (OSError, asyncpg.PostgresError) as exc:
+        print(f"migrate: cannot reach the energy database: {exc}", file=sys.stderr)
+        return 1
+    try:
+        applied = await MIGRATIONS.upgrade(conn)
+    except MigrationError as exc:
+        print(f"migrate: {exc}", file=sys.stderr)
+        return 1
     finally:
         await conn.close()
     print(f"applied {len(applied)} migration(s): {applied}" if applied else "schema up to date")

@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 
 from services.runtime import NotFound
+from services.runtime.validation import Seconds
 
 from .store.usage import UsageStore
 from .validation import Violations
@@ -24,8 +25,12 @@ class UsageRecord:
     building_id: int
     daily_date: str | None = None
     daily_kwh: float = 0.0
-    read_time: dt.datetime | None = None
+    read_time: Seconds | None = None  # a Timestamp, validated here
     meter_kwh: float = 0.0
+
+
+#: Meter registers are read in the present era: nothing earlier is accepted.
+EARLIEST_READING = dt.datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -84,11 +89,10 @@ class Usage:
                 if day:
                     daily.append((r.building_id, day, r.daily_kwh))
             elif r.read_time is not None:
-                if r.read_time > now:
-                    v.add(f"{p}.meter_reading.read_time", "must not be in the future")
+                read_time = v.timestamp(f"{p}.meter_reading.read_time", r.read_time, EARLIEST_READING, now)
                 if not (math.isfinite(r.meter_kwh) and r.meter_kwh >= 0):
                     v.add(f"{p}.meter_reading.meter_kwh", "must be finite and >= 0")
-                meters.append((r.building_id, r.read_time, r.meter_kwh, f"{p}.meter_reading"))
+                meters.append((r.building_id, read_time, r.meter_kwh, f"{p}.meter_reading"))
             else:
                 v.add(f"{p}.measurement", "exactly one of meter_reading or daily must be set")
         # Within one request, the last record for a (building, day/time) wins, like a replay would.

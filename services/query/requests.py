@@ -3,10 +3,10 @@ INVALID_ARGUMENT field violations named by the request field path."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from banhammer.query.v1 import query_pb2
-from services.runtime.validation import Violations
+from services.runtime.validation import Violations, human
 
 from . import limits
 from .clock import now
@@ -16,28 +16,14 @@ from .violations import ViolationsQuery
 
 
 class _Checker(Violations):
-    """The shared collector plus the query service's durations, timestamps and time ranges."""
+    """The shared collector plus the query service's optional windows and time ranges."""
 
-    def duration(self, field: str, msg, present: bool, default: timedelta, lo: timedelta, hi: timedelta) -> timedelta:
+    def window(self, field: str, msg, present: bool, default: timedelta, lo: timedelta, hi: timedelta) -> timedelta:
+        """A Duration within [lo, hi], ``default`` when unset (or after a violation)."""
         if not present:
             return default
-        if msg.seconds < 0 or msg.nanos < 0 or msg.nanos > 999_999_999:
-            self.add(field, "must be a positive duration")
-            return default
-        value = timedelta(seconds=msg.seconds, microseconds=msg.nanos // 1000)
-        if not lo <= value <= hi:
-            self.add(field, f"must be between {_human(lo)} and {_human(hi)}")
-            return default
-        return value
-
-    def timestamp(self, field: str, msg) -> datetime | None:
-        try:
-            if not 0 <= msg.nanos <= 999_999_999:
-                raise ValueError
-            return msg.ToDatetime(tzinfo=timezone.utc)
-        except (ValueError, OverflowError):
-            self.add(field, "not a valid timestamp")
-            return None
+        value = self.duration(field, msg, lo, hi)
+        return default if value is None else value
 
     def time_range(self, field: str, msg, max_span: timedelta) -> tuple[datetime | None, datetime | None]:
         """(start, end or None for now) of a TimeRange whose start is required."""
@@ -53,23 +39,15 @@ class _Checker(Violations):
             self.add(f"{field}.end_time" if end else f"{field}.start_time",
                      "must be after start_time" if end else "must be in the past")
         elif upper - start > max_span:
-            self.add(field, f"spans more than {_human(max_span)}")
+            self.add(field, f"spans more than {human(max_span)}")
         return start, end
-
-
-def _human(d: timedelta) -> str:
-    if d % timedelta(days=1) == timedelta(0):
-        return f"{d.days} days"
-    if d % timedelta(hours=1) == timedelta(0):
-        return f"{d // timedelta(hours=1)} h"
-    return f"{d // timedelta(minutes=1)} min"
 
 
 def top_players(r: query_pb2.GetTopPlayersRequest) -> TopPlayersQuery:
     c = _Checker()
-    window = c.duration("window", r.window, r.HasField("window"), limits.TOP_WINDOW_DEFAULT,
+    window = c.window("window", r.window, r.HasField("window"), limits.TOP_WINDOW_DEFAULT,
                         limits.TOP_WINDOW_MIN, limits.TOP_WINDOW_MAX)
-    c.text("action_type", r.action_type, 0, limits.ACTION_TYPE_MAX_BYTES, forbid_nul=True)
+    c.text("action_type", r.action_type, 0, limits.ACTION_TYPE_MAX_BYTES)
     size = c.page_size("page_size", r.page_size, limits.TOP_PAGE_DEFAULT, limits.TOP_PAGE_MAX)
     c.raise_if_any()
     return TopPlayersQuery(window, r.action_type, size, r.page_token)
@@ -84,8 +62,8 @@ def hourly_hours(r: query_pb2.GetHourlyLoadRequest) -> int:
 
 def player(r: query_pb2.GetPlayerRequest) -> PlayerQuery:
     c = _Checker()
-    c.text("player_id", r.player_id, 1, limits.PLAYER_ID_MAX_BYTES, forbid_nul=True)
-    window = c.duration("activity_window", r.activity_window, r.HasField("activity_window"),
+    c.text("player_id", r.player_id, 1, limits.PLAYER_ID_MAX_BYTES)
+    window = c.window("activity_window", r.activity_window, r.HasField("activity_window"),
                         limits.ACTIVITY_WINDOW_DEFAULT, limits.ACTIVITY_WINDOW_MIN, limits.ACTIVITY_WINDOW_MAX)
     count = c.page_size("recent_violations_limit", r.recent_violations_limit, limits.RECENT_VIOLATIONS_DEFAULT,
                         limits.RECENT_VIOLATIONS_MAX)
@@ -95,13 +73,13 @@ def player(r: query_pb2.GetPlayerRequest) -> PlayerQuery:
 
 def player_actions(r: query_pb2.ListPlayerActionsRequest) -> ActionsQuery:
     c = _Checker()
-    c.text("player_id", r.player_id, 1, limits.PLAYER_ID_MAX_BYTES, forbid_nul=True)
+    c.text("player_id", r.player_id, 1, limits.PLAYER_ID_MAX_BYTES)
     if r.HasField("time_range"):
         start, end = c.time_range("time_range", r.time_range, limits.ACTIONS_SPAN_MAX)
     else:
         c.add("time_range.start_time", "required")
         start = end = None
-    c.text("action_type", r.action_type, 0, limits.ACTION_TYPE_MAX_BYTES, forbid_nul=True)
+    c.text("action_type", r.action_type, 0, limits.ACTION_TYPE_MAX_BYTES)
     size = c.page_size("page_size", r.page_size, limits.ACTIONS_PAGE_DEFAULT, limits.ACTIONS_PAGE_MAX)
     c.raise_if_any()
     return ActionsQuery(r.player_id, start, end, r.action_type, size, r.page_token)
@@ -109,8 +87,8 @@ def player_actions(r: query_pb2.ListPlayerActionsRequest) -> ActionsQuery:
 
 def violations(r: query_pb2.ListViolationsRequest) -> ViolationsQuery:
     c = _Checker()
-    c.text("player_id", r.player_id, 0, limits.PLAYER_ID_MAX_BYTES, forbid_nul=True)
-    c.text("rule", r.rule, 0, limits.RULE_MAX_BYTES, forbid_nul=True)
+    c.text("player_id", r.player_id, 0, limits.PLAYER_ID_MAX_BYTES)
+    c.text("rule", r.rule, 0, limits.RULE_MAX_BYTES)
     if len(r.severities) > limits.SEVERITIES_MAX:
         c.add("severities", f"at most {limits.SEVERITIES_MAX} entries")
     for i, sev in enumerate(r.severities):

@@ -10,6 +10,26 @@ from dataclasses import dataclass
 
 import grpc
 
+#: What an error may carry back. gRPC sends the message and the details as trailers, and a peer
+#: refuses a whole response whose headers pass its limit (grpc clients: 8 KiB by default; Envoy then
+#: resets the connection), so the caller would see UNAVAILABLE instead of the error. Field paths,
+#: descriptions and messages often echo the caller's input: they are cut to these sizes (UTF-8
+#: bytes), and the violation list to ``MAX_VIOLATIONS`` within ``MAX_DETAILS_BYTES``, which keeps
+#: the trailers under 6 KiB even when every character needs percent-encoding.
+MAX_MESSAGE_BYTES = 512
+MAX_FIELD_BYTES = 128
+MAX_DESCRIPTION_BYTES = 256
+MAX_VIOLATIONS = 20
+MAX_DETAILS_BYTES = 3072
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` UTF-8 bytes (on a character boundary, marked with "…")."""
+    data = text.encode()
+    if len(data) <= limit:
+        return text
+    return data[:limit - 3].decode(errors="ignore") + "…"
+
 
 @dataclass(frozen=True)
 class FieldViolation:
@@ -35,7 +55,8 @@ class InvalidArgument(DomainError):
             violations = [violations]
         self.violations = list(violations)
         first = self.violations[0] if self.violations else None
-        default = f"{first.field}: {first.description}" if first else "invalid request"
+        default = (f"{clip(first.field, MAX_FIELD_BYTES)}: {clip(first.description, MAX_DESCRIPTION_BYTES)}"
+                   if first else "invalid request")
         if len(self.violations) > 1:
             default += f" (and {len(self.violations) - 1} more)"
         super().__init__(message or default)

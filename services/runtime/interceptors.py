@@ -19,7 +19,8 @@ from google.protobuf.message import DecodeError
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from opentelemetry import trace
 
-from .errors import DomainError, InvalidArgument, ResourceExhausted, Unavailable
+from .errors import (MAX_DESCRIPTION_BYTES, MAX_DETAILS_BYTES, MAX_FIELD_BYTES, MAX_MESSAGE_BYTES, MAX_VIOLATIONS,
+                     DomainError, InvalidArgument, ResourceExhausted, Unavailable, clip)
 from .revocations import Revocations
 
 log = logging.getLogger("banhammer.rpc")
@@ -52,17 +53,24 @@ def _trace_id() -> str:
     return format(ctx.trace_id, "032x") if ctx.is_valid else ""
 
 
+def _bad_request(error: InvalidArgument) -> error_details_pb2.BadRequest:
+    """The first violations, each cut to size, as many as fit the bounds (see errors.MAX_*); the
+    message already says how many there are in all."""
+    detail = error_details_pb2.BadRequest()
+    for v in error.violations[:MAX_VIOLATIONS]:
+        detail.field_violations.add(field=clip(v.field, MAX_FIELD_BYTES),
+                                    description=clip(v.description, MAX_DESCRIPTION_BYTES))
+        if detail.ByteSize() > MAX_DETAILS_BYTES:
+            del detail.field_violations[-1]
+            break
+    return detail
+
+
 def status_for(error: DomainError) -> status_pb2.Status:
-    """The google.rpc.Status a domain error is sent as."""
-    status = status_pb2.Status(code=error.code.value[0], message=error.message)
+    """The google.rpc.Status a domain error is sent as, bounded in size whatever it echoes."""
+    status = status_pb2.Status(code=error.code.value[0], message=clip(error.message, MAX_MESSAGE_BYTES))
     if isinstance(error, InvalidArgument):
-        detail = error_details_pb2.BadRequest(
-            field_violations=[
-                error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
-                for v in error.violations
-            ]
-        )
-        status.details.add().Pack(detail)
+        status.details.add().Pack(_bad_request(error))
     if isinstance(error, (ResourceExhausted, Unavailable)) and error.retry_after is not None:
         delay = duration_pb2.Duration()
         delay.FromNanoseconds(int(error.retry_after * 1e9))
@@ -74,8 +82,8 @@ async def _abort(context: grpc.aio.ServicerContext, method: str, exc: BaseExcept
     if isinstance(exc, DomainError):
         status = status_for(exc)
         if exc.code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED):
-            log.warning("rpc refused", extra={"method": method, "code": exc.code.name, "reason": exc.message})
-        await context.abort(exc.code, exc.message, trailing_metadata=((_DETAILS_KEY, status.SerializeToString()),))
+            log.warning("rpc refused", extra={"method": method, "code": exc.code.name, "reason": status.message})
+        await context.abort(exc.code, status.message, trailing_metadata=((_DETAILS_KEY, status.SerializeToString()),))
     if isinstance(exc, NotImplementedError):  # generated servicer bases raise it for unwritten RPCs
         await context.abort(grpc.StatusCode.UNIMPLEMENTED, "method not implemented")
     # The caller gets a reference to quote; the log line with the same reference has the details.

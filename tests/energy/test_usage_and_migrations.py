@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import shutil
+import subprocess
+import sys
 
 import asyncpg
 import grpc
@@ -10,7 +14,9 @@ import pytest
 from google.protobuf import timestamp_pb2
 
 from banhammer.energy.v1 import building_pb2, usage_pb2 as pb
-from services.energy.store import migrate
+from services.energy.store.migrate import MIGRATIONS
+from services.runtime.migrations import MigrationError, Migrations
+from tests.harness.paths import REPO
 
 from .helpers import expect_error, violations
 
@@ -89,17 +95,44 @@ async def test_usage_validation(stubs):
         building_id=10**12, start_date="2024-01-01", end_date="2024-01-02")), grpc.StatusCode.NOT_FOUND)
 
 
-async def test_migrations_are_versioned_idempotent_and_checksummed(new_database):
+async def test_migrations_are_versioned_idempotent_and_checksummed(new_database, tmp_path):
     conn = await asyncpg.connect(new_database("energy_migrate"))
     try:
-        assert await migrate.current_version(conn) == 0
-        applied = await migrate.upgrade(conn)
-        assert applied == [m.version for m in migrate.discover()]
-        assert await migrate.upgrade(conn) == []
+        assert await MIGRATIONS.current_version(conn) == 0
+        with pytest.raises(MigrationError, match="no schema yet"):
+            await MIGRATIONS.check(conn)
+        applied = await MIGRATIONS.upgrade(conn)
+        assert applied == [m.version for m in MIGRATIONS.discover()]
+        assert await MIGRATIONS.upgrade(conn) == []
+        await MIGRATIONS.check(conn)
         index = await conn.fetchval("SELECT indexdef FROM pg_indexes WHERE indexname = 'idx_sensor_data_building_time'")
         assert "(building_id, recorded_at)" in index
-        edited = [migrate.Migration(m.version, m.name, m.sql + "\n-- edited") for m in migrate.discover()]
-        with pytest.raises(migrate.MigrationError):
-            await migrate.upgrade(conn, edited)
+        # The same files, one edited after it was applied: refused, naming the file.
+        edited = tmp_path / "migrations"
+        shutil.copytree(MIGRATIONS.directory, edited)
+        first = sorted(edited.glob("*.sql"))[0]
+        first.write_text(first.read_text() + "\n-- edited\n")
+        changed = Migrations(edited, lock_key=MIGRATIONS.lock_key)
+        for attempt in (changed.upgrade(conn), changed.check(conn)):
+            with pytest.raises(MigrationError, match=f"{first.name}.* was changed after it was applied"):
+                await attempt
     finally:
         await conn.close()
+
+
+async def test_the_migrate_command_reports_an_edited_migration_in_one_line(new_database, tmp_path):
+    dsn = new_database("energy_migrate_cli")
+    env = {**os.environ, "ENERGY_DATABASE_URL": dsn, "INFLUXDB_URL": "http://127.0.0.1:9", "PYTHONPATH": f"{REPO}:{REPO / 'gen'}", "LOG_LEVEL": "WARNING"}
+    first = subprocess.run([sys.executable, "-m", "services.energy", "migrate"], env=env, cwd=REPO,
+                           capture_output=True, text=True, timeout=60)
+    assert first.returncode == 0 and "applied 1 migration(s)" in first.stdout, first.stderr
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("UPDATE schema_migrations SET checksum = 'not-the-file' WHERE version = 1")
+    finally:
+        await conn.close()
+    again = subprocess.run([sys.executable, "-m", "services.energy", "migrate"], env=env, cwd=REPO,
+                           capture_output=True, text=True, timeout=60)
+    assert again.returncode == 1
+    assert again.stderr.strip().startswith("migrate: migration 0001_initial (0001_initial.sql) was changed")
+    assert len(again.stderr.strip().splitlines()) == 1 and "Traceback" not in again.stderr

@@ -33,6 +33,9 @@ RELEASE = asyncio.Event()
 async def _respond(text: str, journal: str = "") -> wrappers_pb2.StringValue:
     if text == "invalid":
         raise InvalidArgument([FieldViolation("value", "must not be 'invalid'"), FieldViolation("other", "also bad")])
+    if text.startswith("echo-many:"):  # an error echoing hostile input (a huge key) among 10,000 violations
+        raise InvalidArgument([FieldViolation(f"items[{text!r}]", f"bad value {text!r}")]
+                              + [FieldViolation(f"items[{i}]", "bad value") for i in range(1, 10_000)])
     if text == "boom":
         raise RuntimeError("secret internal detail: password=hunter2")
     if text == "unavailable":

@@ -12,6 +12,7 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from services.runtime.errors import MAX_DESCRIPTION_BYTES, MAX_FIELD_BYTES, MAX_MESSAGE_BYTES, MAX_VIOLATIONS
 from services.runtime.server import start_runtime
 
 from .echo_service import SERVICE, SPEC
@@ -87,6 +88,25 @@ async def test_invalid_argument_carries_field_violations(echo):
     assert status.details[0].Unpack(bad)
     assert [(v.field, v.description) for v in bad.field_violations] == [
         ("value", "must not be 'invalid'"), ("other", "also bad")]
+
+
+async def test_errors_echoing_input_stay_within_the_metadata_limits(echo):
+    # 10,000 violations, the first quoting 280 KB of the request (with characters that need percent-encoding):
+    # unbounded, the trailers would pass every peer's header limit and the caller would see UNAVAILABLE.
+    _, channel, _ = echo
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await _unary(channel)(SV(value="echo-many:" + "é\n\x01" * 70_000))
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    trailers = sum(len(k) + len(v) for k, v in err.value.trailing_metadata())
+    assert trailers < 6 * 1024
+    assert err.value.details().endswith("(and 9999 more)")
+    assert len(err.value.details().encode()) <= MAX_MESSAGE_BYTES
+    bad = error_details_pb2.BadRequest()
+    assert _details(err.value).details[0].Unpack(bad)
+    assert 1 <= len(bad.field_violations) <= MAX_VIOLATIONS
+    assert bad.field_violations[0].field.startswith("items['echo-many:")
+    assert all(len(v.field.encode()) <= MAX_FIELD_BYTES and len(v.description.encode()) <= MAX_DESCRIPTION_BYTES
+               for v in bad.field_violations)
 
 
 async def test_internal_errors_never_leak(echo):

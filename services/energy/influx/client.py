@@ -13,8 +13,9 @@ MEASUREMENT = "sensor_readings"
 RETENTION_POLICY = "energy_30d"
 
 
-class InfluxUnavailable(Exception):
-    """InfluxDB could not take the request now (down, timing out, 5xx): retry later."""
+class InfluxUnavailable(ConnectionError):
+    """InfluxDB could not take the request now (down, timing out, 5xx): retry later. A
+    ConnectionError, so the runtime's store guard reports it as UNAVAILABLE like any store's."""
 
 
 class InfluxRejected(Exception):

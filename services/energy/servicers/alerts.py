@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from banhammer.energy.v1 import alert_pb2, alert_pb2_grpc
-from services.runtime import InvalidArgument
 
 from . import convert
 from .auth import Auth
@@ -28,13 +27,9 @@ class AlertServicer(alert_pb2_grpc.AlertServiceServicer):
 
     async def ListAlerts(self, request, context):
         await self.auth.user(context)
-        states = list(request.states)
-        for i, s in enumerate(states):
-            if s not in (1, 2, 3):
-                raise InvalidArgument.field(f"states[{i}]", "must be FIRING, ACKNOWLEDGED or CLEARED")
-        tr = request.time_range
-        page = await self.alerts.list_alerts(request.building_id, states, convert.dt_or_none(tr, "start_time"),
-                                             convert.dt_or_none(tr, "end_time"), request.page_size, request.page_token)
+        page = await self.alerts.list_alerts(request.building_id, list(request.states),
+                                             *convert.time_range(request, "time_range"), request.page_size,
+                                             request.page_token)
         return alert_pb2.ListAlertsResponse(alerts=[convert.alert(a) for a in page.items],
                                             next_page_token=page.next_token)
 

@@ -47,7 +47,7 @@ class BuildingServicer(building_pb2_grpc.BuildingServiceServicer):
     async def UpdateTenant(self, request, context):
         await self.auth.admin(context)
         paths = list(request.update_mask.paths)
-        updated = await self.buildings.update_tenant(convert.tenant_in(request.tenant, set(paths)), paths)
+        updated = await self.buildings.update_tenant(convert.tenant_in(request.tenant), paths)
         return building_pb2.UpdateTenantResponse(tenant=convert.tenant(updated))
 
     async def ListTenants(self, request, context):

@@ -8,8 +8,7 @@ from google.protobuf import timestamp_pb2
 
 from banhammer.energy.v1 import alert_pb2, building_pb2, user_pb2
 
-from ..models import Alert, AlertRule, Building, Reading, Series, Tenant, User
-from ..validation import Violations
+from ..models import Alert, AlertRule, Building, Reading, Series, Tenant, TenantInput, User
 
 ROLE_TO_PB = {"user": user_pb2.ROLE_USER, "admin": user_pb2.ROLE_ADMIN}
 PB_TO_ROLE = {user_pb2.ROLE_USER: "user", user_pb2.ROLE_ADMIN: "admin"}
@@ -29,8 +28,15 @@ def ts_ns(ns: int) -> timestamp_pb2.Timestamp:
     return out
 
 
-def dt_or_none(message, name: str) -> dt.datetime | None:
-    return getattr(message, name).ToDatetime(dt.timezone.utc) if message.HasField(name) else None
+def present(message, name: str):
+    """The sub-message ``name`` of ``message`` if set, else None (the domain validates it)."""
+    return getattr(message, name) if message.HasField(name) else None
+
+
+def time_range(message, name: str) -> tuple:
+    """(start_time, end_time) of the TimeRange ``name``, each None when unset."""
+    tr = present(message, name)
+    return (None, None) if tr is None else (present(tr, "start_time"), present(tr, "end_time"))
 
 
 def user(u: User) -> user_pb2.User:
@@ -62,18 +68,8 @@ def tenant(t: Tenant) -> building_pb2.Tenant:
         create_time=ts(t.created_at), update_time=ts(t.updated_at))
 
 
-def tenant_in(pb: building_pb2.Tenant, only: set[str] | None = None) -> Tenant:
-    v = Violations()
-
-    def day(name: str):
-        raw = getattr(pb, name)
-        if not raw or (only is not None and name not in only):
-            return None
-        return v.date(f"tenant.{name}", raw)
-
-    out = Tenant(pb.tenant_id, pb.building_id, pb.name, pb.contact_info, day("move_in_date"), day("contract_end_date"))
-    v.raise_if_any()
-    return out
+def tenant_in(pb: building_pb2.Tenant) -> TenantInput:
+    return TenantInput(pb.tenant_id, pb.building_id, pb.name, pb.contact_info, pb.move_in_date, pb.contract_end_date)
 
 
 def series_in(pbs) -> list[Series]:

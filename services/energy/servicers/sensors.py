@@ -1,26 +1,16 @@
 from __future__ import annotations
 
-import time
-
 from banhammer.energy.v1 import sensor_pb2, sensor_pb2_grpc
 from services.runtime import DomainError
 from services.runtime.interceptors import status_for
 
-from ..sensor_query import AGGREGATES, TAGS, Filter, check_filter, check_range
-from ..validation import Violations
+from ..sensor_query import Filter
 from . import convert
 from .auth import Auth
 
 
 def _filter(pb: sensor_pb2.ReadingFilter) -> Filter:
     return Filter(list(pb.building_ids), list(pb.sensor_types), list(pb.floors), list(pb.rooms))
-
-
-def _range(request, v: Violations) -> tuple[int, int]:
-    tr = request.time_range
-    start = tr.start_time.ToNanoseconds() if request.HasField("time_range") and tr.HasField("start_time") else None
-    end = tr.end_time.ToNanoseconds() if tr.HasField("end_time") else None
-    return check_range(v, start, end, time.time_ns())
 
 
 def _count(request) -> int:
@@ -50,25 +40,9 @@ class SensorServicer(sensor_pb2_grpc.SensorServiceServicer):
 
     async def QueryReadings(self, request, context):
         await self.auth.user(context)
-        v = Violations()
-        start, end = _range(request, v)
-        window_ns = request.window.ToNanoseconds()
-        if window_ns % 10**9 or not 1 <= window_ns // 10**9 <= 86400:
-            v.add("window", "must be whole seconds, 1 s..1 day")
-        if request.aggregate not in AGGREGATES:
-            v.add("aggregate", "must be MEAN, MIN, MAX or LAST")
-        if len(request.group_by) > 4:
-            v.add("group_by", "at most 4 tags")
-        if len(set(request.group_by)) != len(request.group_by):
-            v.add("group_by", "must not repeat a tag")
-        for i, tag in enumerate(request.group_by):
-            if tag not in TAGS:
-                v.add(f"group_by[{i}]", "must be a known tag")
-        f = _filter(request.filter)
-        check_filter(v, f)
-        v.raise_if_any()
-        series = await self.queries.aggregate(start, end, window_ns // 10**9, request.aggregate,
-                                              list(request.group_by), f)
+        series = await self.queries.aggregate(*convert.time_range(request, "time_range"),
+                                              convert.present(request, "window"), request.aggregate,
+                                              list(request.group_by), _filter(request.filter))
         return sensor_pb2.QueryReadingsResponse(series=[
             sensor_pb2.ReadingSeries(tags=s.tags, points=[
                 sensor_pb2.AggregatePoint(time=convert.ts_ns(t), value=value, count=n) for t, value, n in s.points])
@@ -76,10 +50,6 @@ class SensorServicer(sensor_pb2_grpc.SensorServiceServicer):
 
     async def ExportReadingsCsv(self, request, context):
         await self.auth.user(context)
-        v = Violations()
-        start, end = _range(request, v)
-        f = _filter(request.filter)
-        check_filter(v, f)
-        v.raise_if_any()
-        async for chunk in self.queries.export_csv(start, end, f):
+        async for chunk in self.queries.export_csv(*convert.time_range(request, "time_range"),
+                                                   _filter(request.filter)):
             yield sensor_pb2.ExportReadingsCsvResponse(chunk=chunk)

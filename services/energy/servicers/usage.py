@@ -13,8 +13,7 @@ def _record(pb: usage_pb2.UsageRecord) -> UsageRecord:
     if kind == "daily":
         return UsageRecord(pb.building_id, daily_date=pb.daily.date, daily_kwh=pb.daily.kwh)
     if kind == "meter_reading":
-        return UsageRecord(pb.building_id, read_time=pb.meter_reading.read_time.ToDatetime(dt.timezone.utc),
-                           meter_kwh=pb.meter_reading.meter_kwh)
+        return UsageRecord(pb.building_id, read_time=pb.meter_reading.read_time, meter_kwh=pb.meter_reading.meter_kwh)
     return UsageRecord(pb.building_id)
 
 

@@ -6,12 +6,12 @@ import time
 
 from banhammer.common.v1 import common_pb2
 from banhammer.energy.v1 import dashboard_pb2, dashboard_pb2_grpc, forecast_pb2, forecast_pb2_grpc, sensor_pb2
-from services.runtime import FailedPrecondition, pagination
+from services.runtime import FailedPrecondition
 
 from ..buildings import BUILDING_LIST_KEY, dashboard_key
 from ..caching import cached
+from ..dashboard import summary_page, summary_token
 from ..forecasting import HOUR_NS
-from ..validation import Violations
 from . import convert
 from .auth import Auth
 
@@ -85,11 +85,7 @@ class DashboardServicer(dashboard_pb2_grpc.DashboardServiceServicer):
 
     async def ListBuildingSummaries(self, request, context):
         await self.auth.user(context)
-        v = Violations()
-        size = v.page_size("page_size", request.page_size, 100, 1000)
-        v.raise_if_any()
-        cursor = pagination.decode(request.page_token, "energy.ListBuildingSummaries", {})
-        after = pagination.integer(cursor.get("id")) if cursor else 0
+        size, after = summary_page(request.page_size, request.page_token)
 
         async def compute() -> bytes:
             rows = await self.buildings.summaries()
@@ -102,6 +98,5 @@ class DashboardServicer(dashboard_pb2_grpc.DashboardServiceServicer):
         rest = [b for b in full.buildings if b.building_id > after]
         out = dashboard_pb2.ListBuildingSummariesResponse(buildings=rest[:size], as_of=full.as_of)
         if len(rest) > size:
-            last = rest[size - 1].building_id
-            out.next_page_token = pagination.encode("energy.ListBuildingSummaries", {}, {"id": last})
+            out.next_page_token = summary_token(rest[size - 1].building_id)
         return out

@@ -7,8 +7,10 @@ import datetime as dt
 import asyncpg
 
 from services.runtime import NotFound
+from services.runtime.store_errors import guard
 
 from ..models import Alert, AlertRule
+from . import STORE
 
 _R = ("id, name, building_id, floor, room, severity, kind, sensor_type, comparison, threshold, clear_threshold,"
       " margin_percent, min_duration_ms, enabled, created_at")
@@ -28,6 +30,7 @@ def _alert(r: asyncpg.Record) -> Alert:
                  r["acknowledged_by"], r["acknowledge_note"], r["cleared_at"])
 
 
+@guard(STORE)
 class AlertStore:
     def __init__(self, pool) -> None:
         self._pool = pool
@@ -46,7 +49,7 @@ class AlertStore:
 
     async def list_rules(self, building_id: int, after_id: int, limit: int) -> list[AlertRule]:
         rows = await self._pool.pool.fetch(
-            f"SELECT {_R} FROM alert_rules WHERE id > $1 AND ($2 = 0 OR building_id = $2) ORDER BY id LIMIT $3",
+            f"SELECT {_R} FROM alert_rules WHERE id > $1 AND ($2::bigint = 0 OR building_id = $2) ORDER BY id LIMIT $3",
             after_id, building_id, limit)
         return [_rule(r) for r in rows]
 
@@ -98,7 +101,7 @@ class AlertStore:
     async def list_alerts(self, building_id: int, states: list[int], start: dt.datetime | None,
                           end: dt.datetime | None, after: tuple[dt.datetime, int] | None, limit: int) -> list[Alert]:
         rows = await self._pool.pool.fetch(
-            f"SELECT {_A} FROM alerts WHERE ($1 = 0 OR building_id = $1)"
+            f"SELECT {_A} FROM alerts WHERE ($1::bigint = 0 OR building_id = $1)"
             f" AND (cardinality($2::smallint[]) = 0 OR state = ANY($2::smallint[]))"
             f" AND ($3::timestamptz IS NULL OR fired_at >= $3) AND ($4::timestamptz IS NULL OR fired_at < $4)"
             f" AND ($5::timestamptz IS NULL OR (fired_at, id) < ($5, $6))"

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncpg
 
 from services.runtime import FailedPrecondition, NotFound
+from services.runtime.store_errors import guard
 
 from ..models import Building, Tenant
+from . import STORE
 
 _B = "id, name, address, total_area, floors, building_type, created_at, updated_at"
 _T = "id, building_id, name, contact_info, move_in_date, contract_end_date, created_at, updated_at"
@@ -22,6 +24,7 @@ def _tenant(r: asyncpg.Record) -> Tenant:
                   r["created_at"], r["updated_at"])
 
 
+@guard(STORE)
 class BuildingStore:
     def __init__(self, pool) -> None:
         self._pool = pool
@@ -100,7 +103,7 @@ class BuildingStore:
 
     async def list_tenants(self, building_id: int, after_id: int, limit: int) -> list[Tenant]:
         rows = await self._pool.pool.fetch(
-            f"SELECT {_T} FROM tenants WHERE id > $1 AND ($2 = 0 OR building_id = $2) ORDER BY id LIMIT $3",
+            f"SELECT {_T} FROM tenants WHERE id > $1 AND ($2::bigint = 0 OR building_id = $2) ORDER BY id LIMIT $3",
             after_id, building_id, limit)
         return [_tenant(r) for r in rows]
 

@@ -5,8 +5,12 @@ from __future__ import annotations
 import datetime as dt
 
 from services.runtime import InvalidArgument, NotFound
+from services.runtime.store_errors import guard
+
+from . import STORE
 
 
+@guard(STORE)
 class UsageStore:
     def __init__(self, pool) -> None:
         self._pool = pool

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncpg
 
 from services.runtime import AlreadyExists
+from services.runtime.store_errors import guard
 
 from ..models import User
+from . import STORE
 
 _COLS = "id, username, email, role, created_at"
 
@@ -15,6 +17,7 @@ def _user(row: asyncpg.Record) -> User:
     return User(row["id"], row["username"], row["email"], row["role"], row["created_at"])
 
 
+@guard(STORE)
 class UserStore:
     def __init__(self, pool) -> None:
         self._pool = pool

@@ -2,7 +2,9 @@
 
 Every transaction sets ``statement_timeout`` (SET LOCAL, via set_config) to the smaller of the
 configured cap and the caller's remaining time, so a query that outlives its RPC is cancelled by
-PostgreSQL itself instead of running on. Driver errors become domain errors here, once.
+PostgreSQL itself instead of running on. Driver errors become domain errors here, once: the query's
+own (cancelled by its budget, schema missing) here, an unreachable database by the runtime's store
+guard.
 """
 
 from __future__ import annotations
@@ -16,15 +18,15 @@ import asyncpg
 
 from services.runtime.errors import DeadlineExceeded, ResourceExhausted, Unavailable
 from services.runtime.postgres import LazyPool
+from services.runtime.store_errors import guard
 
 from ..deadline import Deadline
 from . import sql
 
 #: Time kept back from the caller's deadline for the round trip and the reply.
 DEADLINE_MARGIN_S = 0.02
-
-_CONNECTION_ERRORS = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
-                      asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError)
+#: How the database is named in errors ("ingest database unavailable").
+STORE = "ingest database"
 
 
 class Session:
@@ -63,27 +65,26 @@ class QueryStore:
         timeout_ms = self.timeout_ms(deadline)
         remaining = deadline.remaining()
         wait = self.acquire_timeout_s if remaining is None else min(self.acquire_timeout_s, remaining)
-        try:
-            pool = self.db.pool
+        async with guard(STORE):
             try:
-                conn = await pool.acquire(timeout=wait)
-            except asyncio.TimeoutError:
-                if remaining is not None and wait >= remaining:
-                    raise DeadlineExceeded("deadline passed waiting for a database connection") from None
-                raise ResourceExhausted("all database connections are busy", retry_after=0.5) from None
-            try:
-                isolation = "repeatable_read" if consistent else "read_committed"
-                async with conn.transaction(isolation=isolation, readonly=True):
-                    await conn.execute(sql.SET_TIMEOUT.sql, str(timeout_ms))
-                    yield Session(conn)
-            finally:
-                await pool.release(conn)
-        except asyncpg.QueryCanceledError:
-            raise DeadlineExceeded(f"query cancelled after its {timeout_ms} ms budget") from None
-        except asyncpg.UndefinedTableError:
-            raise Unavailable("the ingest schema is not migrated yet", retry_after=5.0) from None
-        except _CONNECTION_ERRORS as exc:
-            raise Unavailable(f"database unavailable ({type(exc).__name__})", retry_after=1.0) from None
+                pool = self.db.pool
+                try:
+                    conn = await pool.acquire(timeout=wait)
+                except asyncio.TimeoutError:
+                    if remaining is not None and wait >= remaining:
+                        raise DeadlineExceeded("deadline passed waiting for a database connection") from None
+                    raise ResourceExhausted("all database connections are busy", retry_after=0.5) from None
+                try:
+                    isolation = "repeatable_read" if consistent else "read_committed"
+                    async with conn.transaction(isolation=isolation, readonly=True):
+                        await conn.execute(sql.SET_TIMEOUT.sql, str(timeout_ms))
+                        yield Session(conn)
+                finally:
+                    await pool.release(conn)
+            except asyncpg.QueryCanceledError:
+                raise DeadlineExceeded(f"query cancelled after its {timeout_ms} ms budget") from None
+            except asyncpg.UndefinedTableError:
+                raise Unavailable("the ingest schema is not migrated yet", retry_after=5.0) from None
 
     async def check(self) -> None:
         """Health probe: connected, and the ingest schema exists."""

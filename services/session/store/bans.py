@@ -12,10 +12,11 @@ import redis.asyncio as redis
 from redis.exceptions import ResponseError
 
 from services.runtime.errors import Unavailable
+from services.runtime.store_errors import guard
 
 from ..models import BanEvent, BanRecord, BanSource, Page
 from . import keys, scripts
-from .client import guard
+from .client import STORE
 
 IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000
 
@@ -53,6 +54,7 @@ def _event(member: bytes) -> tuple[BanEvent, str]:
     return event, f"{time_ms}:{seq}:{event_id}:"
 
 
+@guard(STORE)
 class BanStore:
     def __init__(self, r: redis.Redis, history_ms: int, waitaof: bool) -> None:
         self.r = r
@@ -66,7 +68,6 @@ class BanStore:
     def _keys(self, subject: str) -> list[str]:
         return [keys.ban(subject), keys.BAN_INDEX, keys.BAN_EXPIRY, keys.ban_history(subject)]
 
-    @guard
     async def ban(self, b: BanRecord, now_ms: int, event_id: str, idempotency_key: str) -> tuple[BanRecord, bool, int]:
         """Applies ``b`` (the later-ending ban wins); returns (active ban, replayed, sessions revoked)."""
         event = f"{event_id}:" + json.dumps(
@@ -82,7 +83,6 @@ class BanStore:
             await self._durable()
         return _ban(active), bool(replayed), int(revoked)
 
-    @guard
     async def unban(self, subject: str, now_ms: int, event_id: str, actor: str, reason: str) -> BanRecord | None:
         prefix = f"{event_id}:" + json.dumps(
             {"type": "unbanned", "actor": actor, "reason": reason}, separators=(",", ":"))[:-1] + ',"ban":'
@@ -107,7 +107,6 @@ class BanStore:
         if int(local) < 1:
             raise Unavailable("ban not yet durable in the session store", retry_after=1.0)
 
-    @guard
     async def get(self, subjects: list[str]) -> list[BanRecord | None]:
         """Stored bans (possibly expired) for ``subjects``, in order: one round trip."""
         if len(subjects) == 1:
@@ -119,7 +118,6 @@ class BanStore:
             bans[int(found[i]) - 1] = _ban(found[i + 1])
         return bans
 
-    @guard
     async def list_active(self, now_ms: int, limit: int, cursor: str) -> Page:
         top = f"({cursor}" if cursor else "+"
         members = await self.r.zrange(keys.BAN_INDEX, top, "-", desc=True, bylex=True, offset=0, num=limit + 1)
@@ -129,7 +127,6 @@ class BanStore:
         items = [b for m, b in zip(page, bans) if b and b.active_at(now_ms) and _index_member(b) == m.decode()]
         return Page(items, page[-1].decode() if more else "")
 
-    @guard
     async def history(self, subject: str, now_ms: int, limit: int, cursor: str) -> Page:
         top = f"({cursor}" if cursor else "+"
         bottom = f"[{now_ms - self.history_ms:015d}:"
@@ -139,6 +136,5 @@ class BanStore:
         events = [_event(m) for m in page]
         return Page([e for e, _ in events], events[-1][1] if more else "")
 
-    @guard
     async def sweep(self, now_ms: int, batch: int = 500) -> int:
         return int(await self._sweep(keys=[keys.BAN_INDEX, keys.BAN_EXPIRY], args=[now_ms, batch, keys.ban("")]))

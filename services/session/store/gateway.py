@@ -6,8 +6,10 @@ from typing import NamedTuple
 
 import redis.asyncio as redis
 
+from services.runtime.store_errors import guard
+
 from . import keys, scripts
-from .client import guard
+from .client import STORE
 
 ADMITTED, INVALID_SESSION, NO_SUCH_PATH, NOT_PERMITTED, OVER_LIMIT = range(5)
 
@@ -20,12 +22,12 @@ class Admission(NamedTuple):
     retry_after_ms: int = 0
 
 
+@guard(STORE)
 class GatewayStore:
     def __init__(self, r: redis.Redis) -> None:
         self._admit = r.register_script(scripts.GATEWAY_ADMIT)
         self._limit_prefix = keys.rate_limit("gateway:")
 
-    @guard
     async def admit(self, token_hash: str, now_ms: int, needed: int, policy: str) -> Admission:
         """``policy`` is "<role> <access bits> <limit> <window ms> ..." (limit 0: unmetered)."""
         out = await self._admit(keys=[keys.session_token(token_hash)],

@@ -9,8 +9,10 @@ from dataclasses import dataclass
 import redis.asyncio as redis
 from redis.exceptions import ResponseError
 
+from services.runtime.store_errors import guard
+
 from . import keys, scripts
-from .client import guard
+from .client import STORE
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,7 @@ def _entry(channel: str, entry_id: bytes, fields: dict) -> Entry:
     return Entry(channel, entry_id.decode(), f.get("type", ""), f.get("message", ""), json.loads(f.get("attrs", "{}")))
 
 
+@guard(STORE)
 class NotificationStore:
     def __init__(self, r: redis.Redis, blocking: redis.Redis, max_len: int, retention_ms: int) -> None:
         self.r = r
@@ -47,7 +50,6 @@ class NotificationStore:
         self.retention_ms = retention_ms
         self._publish = r.register_script(scripts.PUBLISH)
 
-    @guard
     async def publish(self, channel: str, type_: str, message: str, attributes: dict[str, str]) -> str:
         entry_id = await self._publish(
             keys=[keys.notification(channel)],
@@ -55,7 +57,6 @@ class NotificationStore:
                   "attrs", json.dumps(attributes, separators=(",", ":"))])
         return entry_id.decode()
 
-    @guard
     async def state(self, channel: str) -> ChannelState:
         try:
             info = await self.r.xinfo_stream(keys.notification(channel))
@@ -70,13 +71,11 @@ class NotificationStore:
             max_deleted_id=_s(info.get("max-deleted-entry-id", b"0-0")),
         )
 
-    @guard
     async def after(self, channel: str, after_id: str, count: int) -> list[Entry]:
         """Retained entries with id > ``after_id`` (replay), oldest first."""
         rows = await self.r.xrange(keys.notification(channel), min=f"({after_id}", max="+", count=count)
         return [_entry(channel, i, f) for i, f in rows]
 
-    @guard
     async def wait(self, positions: dict[str, str], block_ms: int, count: int) -> list[Entry]:
         """New entries after ``positions`` (channel -> id), blocking up to ``block_ms``."""
         streams = {keys.notification(c): i for c, i in positions.items()}

@@ -6,9 +6,11 @@ import json
 
 import redis.asyncio as redis
 
+from services.runtime.store_errors import guard
+
 from ..models import Page, SessionClaims
 from . import keys, scripts
-from .client import guard
+from .client import STORE
 
 
 def _member(create_ms: int, session_id: str) -> str:
@@ -28,6 +30,7 @@ def _from_hash(session_id: str, h: dict[str, str]) -> SessionClaims:
     )
 
 
+@guard(STORE)
 class SessionStore:
     def __init__(self, r: redis.Redis) -> None:
         self.r = r
@@ -38,7 +41,6 @@ class SessionStore:
         self._revoke_subject = r.register_script(scripts.REVOKE_SUBJECT)
         self._sweep = r.register_script(scripts.SWEEP_SESSIONS)
 
-    @guard
     async def create(self, claims: SessionClaims, ttl_ms: int, token_hash: str) -> bool:
         """Stores the session unless its subject is banned (checked atomically); False if banned."""
         c = claims
@@ -51,25 +53,20 @@ class SessionStore:
         )
         return created == 1
 
-    @guard
     async def validate(self, token_hash: str, now_ms: int, sliding: bool) -> SessionClaims | None:
         found = await self._validate(keys=[keys.session_token(token_hash)], args=[now_ms, int(sliding)])
         return None if found is None else _claims(found[0].decode(), found[1])
 
-    @guard
     async def refresh(self, token_hash: str, now_ms: int, ttl_ms: int, new_token_hash: str) -> SessionClaims | None:
         found = await self._refresh(keys=[keys.session_token(token_hash)], args=[now_ms, ttl_ms, new_token_hash])
         return None if found is None else _claims(found[0].decode(), found[1])
 
-    @guard
     async def revoke(self, now_ms: int, session_id: str = "", token_hash: str = "") -> bool:
         return await self._revoke(args=[now_ms, session_id, token_hash]) == 1
 
-    @guard
     async def revoke_subject(self, subject: str, now_ms: int) -> int:
         return int(await self._revoke_subject(args=[now_ms, subject]))
 
-    @guard
     async def list(self, subject: str, now_ms: int, limit: int, cursor: str) -> Page:
         """Live sessions newest first; ``cursor`` is the last member of the previous page."""
         top = f"({cursor}" if cursor else "+"
@@ -86,6 +83,5 @@ class SessionStore:
                 items.append(_from_hash(m.decode()[16:], {k.decode(): v.decode() for k, v in h.items()}))
         return Page(items, page[-1].decode() if more else "")
 
-    @guard
     async def sweep(self, now_ms: int, batch: int = 500) -> int:
         return int(await self._sweep(args=[now_ms, batch]))
