@@ -84,16 +84,17 @@ def _all_cases(world: World) -> list[hostile.Case]:
     return out
 
 
-async def _run(stack, cases: list[hostile.Case], transports: tuple[str, ...]) -> dict[tuple[str, str], tuple]:
+async def _run(stack, cases: list[hostile.Case], transports: tuple[str, ...],
+               concurrency: int = CONCURRENCY) -> dict[tuple[str, str], tuple]:
     """{(case name, transport): (code, details)} for every case and transport that can express it."""
     token = stack.tokens["admin"]
     md = auth_metadata(token)
     host, port = stack.gateway.addr.split(":")
-    limit = asyncio.Semaphore(CONCURRENCY)
+    limit = asyncio.Semaphore(concurrency)
     loop = asyncio.get_running_loop()
     results: dict[tuple[str, str], tuple] = {}
     options = [("grpc.max_send_message_length", 64 * 2**20), ("grpc.max_receive_message_length", 64 * 2**20)]
-    with ThreadPoolExecutor(CONCURRENCY) as pool:
+    with ThreadPoolExecutor(concurrency) as pool:
         async with grpc.aio.insecure_channel(stack.gateway.addr, options=options) as channel:
             async def one(case: hostile.Case, transport: str) -> None:
                 async with limit:
@@ -128,6 +129,14 @@ def test_hostile_values_get_clean_answers_and_write_nothing(stack):
     results = asyncio.run(_run(stack, cases, ("grpc", "json")))
     first_pass = time.monotonic() - started
     by_name = {c.name: c for c in cases}
+    # UNAVAILABLE means "send it again" (e.g. the gateway's 1 s authorization call timing out on a
+    # saturated machine): such cases are resent, alone, a few times; only a persistent one counts.
+    for _ in range(3):
+        retry = {(name, transport) for (name, transport), (code, _) in results.items() if code == "UNAVAILABLE"}
+        for transport in ("grpc", "json"):
+            again = [by_name[name] for name, t in sorted(retry) if t == transport]
+            if again:
+                results.update(asyncio.run(_run(stack, again, (transport,), concurrency=1)))
 
     unclean = {key: outcome for key, outcome in results.items() if outcome[0] not in ACCEPTED}
     pending = sorted(f"{t} {code}: {name}" for (name, t), (code, _) in unclean.items()
