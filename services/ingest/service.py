@@ -10,11 +10,12 @@ import grpc
 
 from services.runtime import Service, ServiceSpec, Unavailable
 
-from . import servicer, sqlite_import
+from . import rule_servicer, servicer, sqlite_import
 from .actions import RawAction, Row, TimeWindow, validate
 from .bans import BanClient
 from .config import IngestConfig
 from .detection import DetectionQueue, Detector
+from .rulebook import Rulebook, file_definitions
 from .rules import Rule, load_rules
 from .store import IngestStore, run_migrations
 from .store import detect as detect_sql
@@ -33,14 +34,16 @@ class Ingest(Service):
         self.writer: Writer | None = None
         self.detector: Detector | None = None
         self._maintenance: asyncio.Task | None = None
+        self.rulebook = Rulebook(self.store, self._use_rules)  # the database's rules replace the file's
 
     def register(self, server: grpc.aio.Server) -> None:
-        self.service_names = servicer.register(server, self)
+        self.service_names = servicer.register(server, self) + rule_servicer.register(server, self.rulebook)
 
     async def start(self) -> None:
         if self.conf.migrate_on_start:
             await run_migrations(self.conf.database_url, self.conf.compress_after_days)
         await self.store.open()  # SchemaBehind keeps the service NOT_SERVING (the runtime logs why)
+        await self.rulebook.open(file_definitions(self.conf.rules_file))
         if any(r.ban for r in self.rules if r.enabled) and self.bans is None:
             log.warning("rules with bans are configured but SESSION_SERVICE_ADDR is empty: bans are not sent")
         self.detector = Detector(self.store.pool, self.rules, ban_sink=self._ban if self.bans else None,
@@ -54,7 +57,15 @@ class Ingest(Service):
     async def check(self) -> None:
         await self.store.ping()
 
+    def _use_rules(self, rules: list[Rule]) -> None:
+        """The hook the rulebook calls after each reload: the detector's next pass uses these."""
+        self.rules = rules
+        if self.detector is not None:
+            self.detector.rules = [r for r in rules if r.enabled]
+            self.detector._percentiles.clear()  # a changed baseline rule must not reuse the old number
+
     async def close(self) -> None:
+        await self.rulebook.close()
         if self.writer is not None:
             await self.writer.close()
             await self.detection.close()

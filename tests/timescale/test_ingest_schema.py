@@ -44,11 +44,11 @@ def _jobs(db: Server) -> dict[tuple[str, str], dict]:
 
 
 async def test_migrations_apply_in_order_and_record_the_ledger(pglite: Server, pglite_conn, migrated):
-    assert migrated == [1, 2, 3]
+    assert migrated == [1, 2, 3, 8]
     assert pglite.rows("SELECT version, name FROM schema_migrations ORDER BY version") == [
         {"version": 1, "name": "0001_base"}, {"version": 2, "name": "0002_timescale"},
-        {"version": 3, "name": "0003_timescale"}]
-    assert await ingest_migrate.schema_version(pglite_conn) == ingest_migrate.LATEST == 3
+        {"version": 3, "name": "0003_timescale"}, {"version": 8, "name": "0008_rules"}]
+    assert await ingest_migrate.schema_version(pglite_conn) == ingest_migrate.LATEST == 8
     assert await ingest_migrate.has_timescale(pglite_conn)
     assert pglite.value("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'").startswith("2.")
     tables = {r["t"] for r in pglite.rows(

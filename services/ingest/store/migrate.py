@@ -47,6 +47,7 @@ MIGRATIONS = (
     Migration(1, "base"),
     Migration(2, "storage", variants=True),
     Migration(3, "read_indexes", variants=True),
+    Migration(8, "rules"),
 )
 LATEST = MIGRATIONS[-1].version
 
