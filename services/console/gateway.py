@@ -13,7 +13,7 @@ from typing import Any
 
 import grpc
 from google.protobuf import descriptor_pool, json_format, message_factory
-from google.rpc import status_pb2
+from google.rpc import error_details_pb2, status_pb2
 
 from services.runtime import access
 
@@ -49,8 +49,18 @@ def _details(err: grpc.aio.AioRpcError) -> list[dict[str, Any]]:
     for key, value in err.trailing_metadata() or ():
         if key == "grpc-status-details-bin":
             status = status_pb2.Status.FromString(value)
-            return [json_format.MessageToDict(d, preserving_proto_field_name=True) for d in status.details]
+            return [_detail(d) for d in status.details]
     return []
+
+
+def _detail(d) -> dict[str, Any]:
+    try:  # error_details_pb2 (imported above) registers BadRequest, RetryInfo, ... for this
+        return json_format.MessageToDict(d, preserving_proto_field_name=True)
+    except TypeError:  # a detail type this build does not know: named, not decoded
+        return {"@type": d.type_url}
+
+
+assert error_details_pb2.BadRequest  # imported for its registration of the detail types
 
 
 class Gateway:

@@ -28,7 +28,8 @@ export function ChartBox({ id, title, type = "line", labels, series }) {
                  plugins: { legend: { display: series.length > 1 } } },
     });
     // Tests wait for this: the chart has drawn the points it was given.
-    canvas.current.dataset.points = String(series.reduce((n, s) => n + s.data.length, 0));
+    canvas.current.dataset.points = String(series.reduce((n, s) => n + s.data.filter((v) => v != null).length, 0));
+    canvas.current.dataset.total = String(series.reduce((n, s) => n + s.data.reduce((a, v) => a + (v || 0), 0), 0));
     return () => chart.destroy();
   }, [JSON.stringify(labels), JSON.stringify(series), type]);
   return (
