@@ -1,5 +1,7 @@
 # BanHammer: every target installs what it needs first, so a fresh clone needs only `make dev` / `make test`.
 PY      ?= python3
+# Playwright (console browser tests) drives /usr/bin/chromium; it must never fetch a browser.
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 VENV    := .venv
 PYTHON  := $(VENV)/bin/python
 BUF     := node_modules/.bin/buf

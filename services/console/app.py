@@ -33,7 +33,7 @@ def build_app(conf: ConsoleConfig) -> web.Application:
     if not (static / "index.html").is_file():
         raise FileNotFoundError(f"{static / 'index.html'} missing: build the console with `make install`")
     gateway = Gateway(conf.gateway_addr, conf.call_timeout_seconds)
-    sessions = Sessions(gateway, service_token_file=conf.service_token_file,
+    sessions = Sessions(gateway, service_token_file=conf.service_token_file, service_token=conf.service_token,
                         cache_seconds=conf.identity_cache_seconds, secure=conf.secure_cookies)
     app = web.Application(middlewares=[_headers], client_max_size=512 * 1024)
     app.add_routes(Api(gateway, sessions).routes())

@@ -13,6 +13,8 @@ class ConsoleConfig:
                             doc="host:port of the gateway; every call goes there with the signed-in caller's token")
     service_token_file: str = env("CONSOLE_SERVICE_TOKEN_FILE", "",
                                   doc="File holding a `service` token, used only for energy password sign-in (Authenticate)")
+    service_token: str = env("CONSOLE_SERVICE_TOKEN", "",
+                             doc="The same token given directly (the file wins when both are set); empty: admin sign-in only")
     static_dir: str = env("CONSOLE_STATIC_DIR", "", doc="Built single-page app (default: build/console)")
     secure_cookies: bool = env("CONSOLE_SECURE_COOKIES", False, doc="Mark cookies Secure (serve over HTTPS)")
     identity_cache_seconds: float = env("CONSOLE_IDENTITY_CACHE_SECONDS", 5.0,

@@ -41,16 +41,18 @@ class Unauthorized(Exception):
 
 
 class Sessions:
-    def __init__(self, gateway: Gateway, *, service_token_file: str, cache_seconds: float, secure: bool) -> None:
+    def __init__(self, gateway: Gateway, *, service_token_file: str, service_token: str, cache_seconds: float,
+                 secure: bool) -> None:
         self.gateway = gateway
         self.service_token_file = service_token_file
+        self.service_token = service_token
         self.cache_seconds = cache_seconds
         self.secure = secure
         self._known: dict[str, tuple[float, Caller]] = {}  # sha256(token) -> (expires, caller)
 
     def _service_token(self) -> str:
         # Read when needed: a rotated token file is picked up without a restart.
-        return Path(self.service_token_file).read_text().strip() if self.service_token_file else ""
+        return Path(self.service_token_file).read_text().strip() if self.service_token_file else self.service_token
 
     async def identify(self, token: str) -> Caller:
         """The caller a token belongs to; Unauthorized when it is not a live session."""
