@@ -12,7 +12,7 @@ class ConsoleConfig:
     gateway_addr: str = env("CONSOLE_GATEWAY_ADDR", "127.0.0.1:8000",
                             doc="host:port of the gateway; every call goes there with the signed-in caller's token")
     service_token_file: str = env("CONSOLE_SERVICE_TOKEN_FILE", "",
-                                  doc="File holding a `service` token, used only for energy password sign-in (Authenticate)")
+                                  doc="File holding a `service` token, used only for energy password sign-in (Authenticate) and to end a session at sign-out")
     service_token: str = env("CONSOLE_SERVICE_TOKEN", "",
                              doc="The same token given directly (the file wins when both are set); empty: admin sign-in only")
     static_dir: str = env("CONSOLE_STATIC_DIR", "", doc="Built single-page app (default: build/console)")
