@@ -12,6 +12,7 @@ from aiohttp import web
 from services.runtime import cli
 from services.runtime.config import load
 from services.runtime.logs import setup_logging
+from services.runtime.telemetry import setup_telemetry, shutdown_telemetry
 
 from .app import build_app
 from .config import ConsoleConfig
@@ -20,6 +21,7 @@ log = logging.getLogger("banhammer.console")
 
 
 async def serve(conf: ConsoleConfig) -> None:
+    provider = setup_telemetry("console", otlp_endpoint=conf.otlp_endpoint)  # before the gateway channel
     runner = web.AppRunner(build_app(conf), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, conf.host, conf.port)
@@ -31,6 +33,7 @@ async def serve(conf: ConsoleConfig) -> None:
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     await runner.cleanup()  # finishes in-flight requests, closes the gateway channel
+    shutdown_telemetry(provider)
 
 
 def main() -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from aiohttp import web
+from opentelemetry import propagate, trace
 
 from .api import Api
 from .config import ConsoleConfig
@@ -18,8 +19,12 @@ _CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'
 
 
 @web.middleware
-async def _headers(request: web.Request, handler) -> web.StreamResponse:
-    response = await handler(request)
+async def _edge(request: web.Request, handler) -> web.StreamResponse:
+    # One span per request, continuing the gateway's trace; the gRPC calls it makes are its children.
+    route = request.match_info.route.resource.canonical if request.match_info.route.resource else request.path
+    with trace.get_tracer("banhammer.console").start_as_current_span(
+            f"{request.method} {route}", context=propagate.extract(request.headers), kind=trace.SpanKind.SERVER):
+        response = await handler(request)
     response.headers.setdefault("content-security-policy", _CSP)
     response.headers.setdefault("x-content-type-options", "nosniff")
     response.headers.setdefault("referrer-policy", "same-origin")
@@ -35,7 +40,7 @@ def build_app(conf: ConsoleConfig) -> web.Application:
     gateway = Gateway(conf.gateway_addr, conf.call_timeout_seconds)
     sessions = Sessions(gateway, service_token_file=conf.service_token_file, service_token=conf.service_token,
                         cache_seconds=conf.identity_cache_seconds, secure=conf.secure_cookies)
-    app = web.Application(middlewares=[_headers], client_max_size=512 * 1024)
+    app = web.Application(middlewares=[_edge], client_max_size=512 * 1024)
     app.add_routes(Api(gateway, sessions).routes())
 
     async def index(request: web.Request) -> web.FileResponse:

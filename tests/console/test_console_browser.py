@@ -77,8 +77,10 @@ def test_admin_overview_find_flagged_player_and_ban(page, console_gateway, chann
     cookies = {c["name"]: c for c in page.context.cookies()}
     assert cookies["bh_console"]["httpOnly"] and cookies["bh_console"]["sameSite"] == "Strict"
 
-    def overview_has_data() -> bool:  # shared query results may be up to a few seconds old
-        page.goto(f"{console_gateway.url}/console/#/overview")
+    page.goto(f"{console_gateway.url}/console/#/overview")
+
+    def overview_has_data() -> bool:  # shared query results may be a few seconds old: load the page again
+        page.reload()
         return chart_total(page, "#chart-hourly") > 0 and chart_total(page, "#chart-rules") > 0
 
     wait_until(overview_has_data, 30, "overview charts drawn from the actions sent")

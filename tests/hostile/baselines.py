@@ -67,7 +67,7 @@ def baselines(w: World) -> dict[str, dict]:
         "/banhammer.ingest.v1.IngestService/ListRules": {"page_size": 10, "include_disabled": True},
         "/banhammer.ingest.v1.IngestService/GetRule": {"name": "reward_rate"},
         "/banhammer.ingest.v1.RuleService/CreateRule": {"rule": _rule},
-        "/banhammer.ingest.v1.RuleService/UpdateRule": {"rule": _rule, "expected_revision": "1"},
+        "/banhammer.ingest.v1.RuleService/UpdateRule": {"rule": _rule, "expected_revision": "0"},
         "/banhammer.ingest.v1.RuleService/DryRunRule": {"rule": _rule, "lookback": "600s", "max_players": 10},
         "/banhammer.ingest.v1.RuleService/ListRuleChanges": {"name": "reward_rate", "page_size": 10},
         # query
