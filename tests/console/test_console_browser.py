@@ -199,6 +199,7 @@ def test_energy_user_dashboard_alert_csv_and_no_game_pages(page, console_gateway
     points = int(page.get_attribute("#chart-sensor-temperature canvas", "data-points"))
     assert points >= 2 * 20  # two rooms' series of 15-minute means, drawn from the readings written
     assert chart_total(page, "#chart-sensor-power") > 0
+    assert chart_total(page, "#chart-consumption") > 0  # hourly means of the power readings
     shot(page, "building")
 
     page.click("#alerts button.ack")

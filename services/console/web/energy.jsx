@@ -55,9 +55,12 @@ export function Building({ arg }) {
       rpc(B + "ListTenants", { building_id: id, page_size: 100 }),
       rpc(E + "AlertService/ListAlerts", { building_id: id, page_size: 100 }),
       rpc(E + "ForecastService/GetForecast", { building_id: id }).catch(() => null),  // needs 48 h of history
+      rpc(E + "SensorService/QueryReadings", {  // hourly mean kW = kWh per hour, beside the forecast
+        time_range: { start_time: iso(now - 24 * 3600e3) }, window: "3600s", aggregate: "AGGREGATE_MEAN",
+        filter: { building_ids: [id], sensor_types: ["power"] } }),
     ];
-    const [dash, readings, daily, monthly, tenants, alerts, forecast] = await Promise.all(calls);
-    return { dash, readings, daily, monthly, tenants, alerts, forecast };
+    const [dash, readings, daily, monthly, tenants, alerts, forecast, hourly] = await Promise.all(calls);
+    return { dash, readings, daily, monthly, tenants, alerts, forecast, hourly };
   }, [id]);
   if (error) return <Problem error={error} />;
   if (!data) return <p>Loading…</p>;
@@ -79,9 +82,7 @@ export function Building({ arg }) {
                   series={[{ label: "kWh", data: (data.daily.days || []).map((d) => n(d.kwh)) }]} />
         <ChartBox id="chart-monthly" type="bar" title="Monthly usage (kWh)" labels={(data.monthly.months || []).map((m) => m.month)}
                   series={[{ label: "kWh", data: (data.monthly.months || []).map((m) => n(m.kwh)) }]} />
-        {data.forecast && <ChartBox id="chart-forecast" title="Forecast, next hours (kWh)"
-                                    labels={(data.forecast.points || []).map((p) => hour(p.hour_start))}
-                                    series={[{ label: "forecast", data: (data.forecast.points || []).map((p) => n(p.kwh)), dash: [4, 4] }]} />}
+        <ConsumptionChart hourly={data.hourly} forecast={data.forecast} />
       </div>
       <h2>Alerts</h2>
       <AlertTable alerts={data.alerts.alerts || []} onChange={reload} />
@@ -89,6 +90,20 @@ export function Building({ arg }) {
       <table><thead><tr><th>Name</th><th>Contact</th></tr></thead>
         <tbody>{(data.tenants.tenants || []).map((t) => <tr key={t.tenant_id}><td>{t.name}</td><td>{t.contact_info}</td></tr>)}</tbody></table>
     </section>
+  );
+}
+
+// Actual hourly consumption of the last 24 h, then the forecast's next hours, on one time axis.
+function ConsumptionChart({ hourly, forecast }) {
+  const actual = (hourly.series || []).flatMap((s) => s.points || []);
+  const ahead = forecast?.points || [];
+  const labels = [...actual.map((p) => p.time), ...ahead.map((p) => p.hour_start)];
+  return (
+    <ChartBox id="chart-consumption" title={forecast ? "Consumption (kWh per hour): actual and forecast" : "Consumption (kWh per hour)"}
+              labels={labels.map(hour)}
+              series={[{ label: "actual", data: [...actual.map((p) => n(p.value)), ...ahead.map(() => null)] },
+                       ...(forecast ? [{ label: "forecast", data: [...actual.map(() => null), ...ahead.map((p) => n(p.kwh))],
+                                         dash: [4, 4] }] : [])]} />
   );
 }
 

@@ -5,9 +5,10 @@ import { ChartBox } from "./chart.jsx";
 import { Card, Problem, hour, n, sev, time, useLoad } from "./util.jsx";
 
 export function Overview() {
-  const [stats, e1] = useLoad(() => rpc(Q + "GetStatsOverview", {}), []);
-  const [load, e2] = useLoad(() => rpc(Q + "GetHourlyLoad", { hours: 24 }), []);
-  const [top, e3] = useLoad(() => rpc(Q + "GetTopPlayers", { window: "3600s", page_size: 10 }), []);
+  // Live: the query service shares these results for a few seconds, so a 10 s refresh is cheap.
+  const [stats, e1] = useLoad(() => rpc(Q + "GetStatsOverview", {}), [], 10_000);
+  const [load, e2] = useLoad(() => rpc(Q + "GetHourlyLoad", { hours: 24 }), [], 10_000);
+  const [top, e3] = useLoad(() => rpc(Q + "GetTopPlayers", { window: "3600s", page_size: 10 }), [], 10_000);
   const byRule = stats?.violations_by_rule || [];
   return (
     <section>

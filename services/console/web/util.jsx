@@ -1,17 +1,19 @@
 // Small shared pieces: loading a call's answer, errors, formatting.
 import { useEffect, useState } from "preact/hooks";
 
-// Runs `load` (an async function) when `deps` change; [data, error, reload].
-export function useLoad(load, deps) {
+// Runs `load` (an async function) when `deps` change, and every `everyMs` if given (live pages);
+// [data, error, reload]. A failed refresh keeps the last data beside the error.
+export function useLoad(load, deps, everyMs = 0) {
   const [state, setState] = useState({ data: null, error: null });
   const [tick, setTick] = useState(0);
   useEffect(() => {
     let live = true;
     load().then((data) => live && setState({ data, error: null }),
-                (error) => live && setState({ data: null, error }));
-    return () => { live = false; };
+                (error) => live && setState((s) => ({ data: s.data, error })));
+    const timer = everyMs ? setTimeout(() => live && setTick((t) => t + 1), everyMs) : null;
+    return () => { live = false; clearTimeout(timer); };
   }, [...deps, tick]);
-  return [state.data, state.error, () => setTick(tick + 1)];
+  return [state.data, state.error, () => setTick((t) => t + 1)];
 }
 
 export function Problem({ error }) {
