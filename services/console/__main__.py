@@ -38,8 +38,9 @@ async def serve(conf: ConsoleConfig) -> None:
 
 def main() -> int:
     cli.CommandParser(prog="python -m services.console", description=__doc__.split(":")[1].strip()).parse_args()
-    setup_logging("console")
-    asyncio.run(serve(load(ConsoleConfig)))
+    conf = load(ConsoleConfig)
+    setup_logging("console", conf.log_level)
+    asyncio.run(serve(conf))
     return 0
 
 

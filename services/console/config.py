@@ -19,5 +19,6 @@ class ConsoleConfig:
     secure_cookies: bool = env("CONSOLE_SECURE_COOKIES", False, doc="Mark cookies Secure (serve over HTTPS)")
     identity_cache_seconds: float = env("CONSOLE_IDENTITY_CACHE_SECONDS", 5.0,
                                         doc="How long who a session is (role, subject) is reused before asking again")
+    log_level: str = env("LOG_LEVEL", "INFO", doc="Log level (JSON logs on stderr)")
     otlp_endpoint: str = env("OTEL_EXPORTER_OTLP_ENDPOINT", "", doc="OTLP/gRPC collector for traces (unset: no export)")
     call_timeout_seconds: float = env("CONSOLE_CALL_TIMEOUT_SECONDS", 10.0, doc="Deadline of one call to the gateway")
