@@ -6,6 +6,7 @@ nothing of it is written. Field paths name the item: ``actions[3].value``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -21,6 +22,12 @@ EVENT_ID_MAX = 64
 METADATA_MAX_BYTES = 4096
 METADATA_MAX_DEPTH = 8
 BATCH_MAX = 10_000
+# |value| bound: sums over billions of actions stay far from float8 overflow (1e308), so no
+# aggregate of accepted values can fail, and 1e15 still holds any game's currency in cents.
+VALUE_MAX = 1e15
+PRODUCER_ID_MAX = 64
+_PRODUCER_ID = re.compile(r"[A-Za-z0-9._:-]+")
+EPOCH_MAX = 2**63 - 1
 _ESCAPED_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")  # json.dumps writes U+0000 as \u0000
 _MAX_REPORTED = 50  # field violations reported per rejected batch
 
@@ -47,6 +54,15 @@ class Row(NamedTuple):
     value: float
     metadata: str | None  # serialized JSON
     event_id: str | None
+
+
+class BatchKey(NamedTuple):
+    """A batch's idempotency key (ingest.proto ``ProducerKey`` + ``sequence``) and its content digest."""
+
+    producer_id: str
+    epoch: int
+    sequence: int  # uint64
+    digest: str  # hex; tells a resend (same actions) from a reused key (other actions)
 
 
 class TooDeep:
@@ -122,6 +138,8 @@ def validate(items: list[RawAction], window: TimeWindow, prefix: str = "actions"
         _text(a.event_id, EVENT_ID_MAX, f"{p}.event_id", bad, False)
         if not math.isfinite(a.value):
             bad.append(FieldViolation(f"{p}.value", "must be finite (NaN and Infinity are rejected)"))
+        elif abs(a.value) > VALUE_MAX:
+            bad.append(FieldViolation(f"{p}.value", f"must be within ±{VALUE_MAX:.0e}"))
         if a.time_us is None:
             at = received
         elif a.time_us < oldest:
@@ -138,6 +156,23 @@ def validate(items: list[RawAction], window: TimeWindow, prefix: str = "actions"
     if bad:
         raise InvalidArgument(bad[:_MAX_REPORTED])
     return rows
+
+
+def batch_key(producer_id: str, epoch: int, sequence: int, items: list[RawAction], rows: list[Row],
+              field: str = "producer") -> BatchKey:
+    """Validate a producer key; the digest covers what the client sent (its times, not the server's)."""
+    bad = []
+    if not producer_id or len(producer_id) > PRODUCER_ID_MAX or not _PRODUCER_ID.fullmatch(producer_id):
+        bad.append(FieldViolation(f"{field}.producer_id", f"must be 1..{PRODUCER_ID_MAX} characters of [A-Za-z0-9._:-]"))
+    if epoch > EPOCH_MAX:
+        bad.append(FieldViolation(f"{field}.epoch", "must be at most 2^63-1"))
+    if bad:
+        raise InvalidArgument(bad)
+    h = hashlib.blake2b(digest_size=16)
+    for a, r in zip(items, rows):
+        h.update(f"{a.player_id}\x1f{a.action_type}\x1f{a.value!r}\x1f{a.time_us}\x1f{a.event_id}\x1f{r.metadata}\x1e"
+                 .encode())
+    return BatchKey(producer_id, epoch, sequence, h.hexdigest())
 
 
 def row_bytes(row: Row) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -25,15 +25,17 @@ log = logging.getLogger("banhammer.ingest.detection")
 RISK_WEIGHT = {1: 0.05, 2: 0.15, 3: 0.4, 4: 0.8}
 _TICK = timedelta(microseconds=1)  # windows are reported half-open: [start, end)
 
-BanSink = Callable[[Rule, list[sql.Recorded], dict[str, sql.Candidate]], Awaitable[None]]
+# (rule, violation, evidence) -> serialized BanRequest, stored in the outbox with the violation.
+BanRequest = Callable[[Rule, sql.Recorded, dict[str, Any]], bytes]
 
 
 class Detector:
-    def __init__(self, pool: Any, rules: Sequence[Rule], *, ban_sink: BanSink | None = None,
-                 baseline_cache_seconds: float = 30.0) -> None:
+    def __init__(self, pool: Any, rules: Sequence[Rule], *, ban_request: BanRequest | None = None,
+                 on_ban: Callable[[], None] | None = None, baseline_cache_seconds: float = 30.0) -> None:
         self.pool = pool  # an object with asyncpg-style ``acquire()``
         self.rules = [r for r in rules if r.enabled]
-        self.ban_sink = ban_sink
+        self.ban_request = ban_request
+        self.on_ban = on_ban  # wakes the ban deliverer
         self.baseline_cache_seconds = baseline_cache_seconds
         self._percentiles: dict[str, tuple[float, float | None, int]] = {}  # rule -> (expires, value, population)
 
@@ -95,14 +97,20 @@ class Detector:
         return value, population
 
     async def _record(self, rule: Rule, found: list[sql.Candidate]) -> int:
-        wants_ban = rule.ban is not None and self.ban_sink is not None
+        ban = None
+        if rule.ban is not None and self.ban_request is not None:
+            evidence = {c.player_id: c.evidence for c in found}
+            make = self.ban_request
+
+            def ban(v: sql.Recorded) -> bytes:
+                return make(rule, v, evidence[v.player_id])
         async with self.pool.acquire() as conn:
-            recorded = await sql.record(conn, rule.name, rule.severity, RISK_WEIGHT[rule.severity], wants_ban,
+            recorded = await sql.record(conn, rule.name, rule.severity, RISK_WEIGHT[rule.severity], ban,
                                         rule.effective_cooldown, found)
         if recorded:
             log.info("violations recorded", extra={"rule": rule.name, "count": len(recorded)})
-        if recorded and wants_ban:
-            await self.ban_sink(rule, recorded, {c.player_id: c for c in found})
+            if ban is not None and self.on_ban is not None:
+                self.on_ban()
         return len(recorded)
 
 

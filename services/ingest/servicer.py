@@ -11,7 +11,7 @@ from google.protobuf import duration_pb2, struct_pb2, timestamp_pb2
 from banhammer.common.v1 import common_pb2
 from banhammer.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from services.runtime import pagination
-from services.runtime.errors import InvalidArgument, NotFound, ResourceExhausted
+from services.runtime.errors import FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
 from services.runtime.interceptors import status_for
 
 from .actions import METADATA_MAX_DEPTH, RawAction, TooDeep
@@ -65,6 +65,10 @@ def _raw(a: common_pb2.PlayerAction) -> RawAction:
     return RawAction(a.player_id, a.action_type, a.value, meta, time_us, a.event_id)
 
 
+def _key(producer: ingest_pb2.ProducerKey, sequence: int) -> tuple[str, int, int]:
+    return producer.producer_id, producer.epoch, sequence
+
+
 def _timestamp(dt) -> timestamp_pb2.Timestamp:
     ts = timestamp_pb2.Timestamp()
     ts.FromDatetime(dt)
@@ -115,12 +119,14 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     async def RecordAction(self, request: ingest_pb2.RecordActionRequest, context) -> ingest_pb2.RecordActionResponse:
         if not request.HasField("action"):
             raise InvalidArgument.field("action", "is required")
-        rows, duplicates = await self.ingest.record([_raw(request.action)], prefix="action", indexed=False)
-        return ingest_pb2.RecordActionResponse(duplicate=duplicates > 0, time=_timestamp(rows[0].time))
+        rows, outcome = await self.ingest.record([_raw(request.action)], prefix="action", indexed=False)
+        return ingest_pb2.RecordActionResponse(duplicate=outcome.duplicates > 0, time=_timestamp(rows[0].time))
 
     async def RecordActions(self, request: ingest_pb2.RecordActionsRequest, context) -> ingest_pb2.RecordActionsResponse:
-        rows, duplicates = await self.ingest.record([_raw(a) for a in request.actions])
-        return ingest_pb2.RecordActionsResponse(accepted_count=len(rows) - duplicates, duplicate_count=duplicates)
+        rows, outcome = await self.ingest.record([_raw(a) for a in request.actions],
+                                                 key=_key(request.producer, request.sequence) if request.HasField("producer") else None)
+        return ingest_pb2.RecordActionsResponse(accepted_count=len(rows) - outcome.duplicates,
+                                                duplicate_count=outcome.duplicates, duplicate=outcome.duplicate)
 
     async def StreamActions(self, request_iterator, context):
         """Batches are committed concurrently (up to the in-flight limits); acks go out as they commit.
@@ -135,17 +141,19 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         inflight = inflight_rows = 0
         tasks: set[asyncio.Task] = set()  # strong references: the loop only keeps weak ones
 
-        async def one(seq: int, raws: list[RawAction]) -> None:
+        async def one(seq: int, raws: list[RawAction], key: tuple[str, int, int] | None) -> None:
             nonlocal inflight, inflight_rows
             n = len(raws)
             try:
                 rows = self.ingest.validate(raws)
+                batch_key = self.ingest.batch_key(key, raws, rows)
                 del raws  # only the validated rows wait for the commit
-                dup = await self.ingest.submit(rows)
-                reply: Any = ingest_pb2.StreamActionsResponse(sequence=seq, accepted_count=len(rows) - dup,
-                                                              duplicate_count=dup)
+                outcome = await self.ingest.submit(rows, batch_key)
+                reply: Any = ingest_pb2.StreamActionsResponse(
+                    sequence=seq, accepted_count=len(rows) - outcome.duplicates, duplicate_count=outcome.duplicates,
+                    duplicate=outcome.duplicate)
                 del rows
-            except (InvalidArgument, ResourceExhausted) as exc:  # this batch only; the stream goes on
+            except (InvalidArgument, ResourceExhausted, FailedPrecondition) as exc:  # this batch only; the stream goes on
                 reply = ingest_pb2.StreamActionsResponse(sequence=seq, error=status_for(exc))
             except BaseException as exc:  # noqa: BLE001 - stream-level failure, raised below
                 reply = exc
@@ -167,8 +175,9 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
                         inflight_rows += len(req.actions)
                     inflight += 1
                     raws = [_raw(a) for a in req.actions]
+                    key = _key(req.producer, req.sequence) if req.HasField("producer") else None
                     seq, req = req.sequence, None  # the decoded copy is all that is needed from here
-                    task = asyncio.create_task(one(seq, raws))
+                    task = asyncio.create_task(one(seq, raws, key))
                     del raws
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)

@@ -63,6 +63,8 @@ def _param(v: Any) -> Any:
         return str(v)  # JSON numbers are doubles in Node: send big integers (bigint max) as text
     if v is None or isinstance(v, (str, bool, int, float)):
         return v
+    if isinstance(v, bytes):
+        return "\\x" + v.hex()  # bytea's hex input form
     if isinstance(v, (datetime, date)):
         return v.isoformat()
     if isinstance(v, Decimal):

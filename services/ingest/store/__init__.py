@@ -17,6 +17,7 @@ from services.runtime.errors import FailedPrecondition, Unavailable
 
 from ..actions import Row
 from . import migrate, partitions, writes
+from .writes import Batch
 
 log = logging.getLogger("banhammer.ingest.store")
 
@@ -35,8 +36,12 @@ class SchemaBehind(FailedPrecondition):
 
 
 class IngestStore:
-    def __init__(self, url: str, *, pool_size: int = 8, late_seconds: float = 86400.0) -> None:
+    def __init__(self, url: str, *, pool_size: int = 8, late_seconds: float = 86400.0,
+                 copy_min_rows: int = 64) -> None:
         self.url = url
+        self.copy_min_rows = copy_min_rows
+        self.queues: list[str] = []  # the ingest_pending_<family> tables every transaction feeds
+        self._enqueue: str | None = None
         self.pool_size = pool_size
         self.late_seconds = late_seconds
         self.timescale = False
@@ -58,6 +63,8 @@ class IngestStore:
                         f"database schema is at version {version}, this build needs {migrate.LATEST}: "
                         "run `python -m services.ingest migrate` (or set INGEST_MIGRATE_ON_START=true)")
                 self.timescale = await migrate.has_timescale(conn)
+                self.queues = [r["tablename"] for r in await conn.fetch(writes.FIND_QUEUES)]
+                self._enqueue = writes.enqueue_statement(self.queues)
             self._pool = await asyncpg.create_pool(
                 self.url, min_size=1, max_size=self.pool_size, reset=_keep_session,
                 server_settings={"application_name": "banhammer-ingest"}, command_timeout=60)
@@ -74,38 +81,36 @@ class IngestStore:
             await self._pool.close()
             self._pool = None
 
-    async def write(self, batches: Sequence[Sequence[Row]], *, want_touched: bool) -> writes.GroupResult:
+    async def write(self, batches: Sequence[Batch]) -> writes.GroupResult:
         """Commit a group; a bad batch inside a group fails alone, not its neighbours."""
         try:
-            return await self._write_retrying(batches, want_touched)
+            return await self._write_retrying(batches)
         except CONNECTION_ERRORS as exc:
             raise Unavailable("database unavailable; resend the batch", retry_after=1.0) from exc
         except asyncpg.PostgresError:
             if len(batches) == 1:
                 raise
         log.warning("group commit failed; committing its batches one by one", extra={"batches": len(batches)})
-        duplicates: list[int] = []
-        touched: list[writes.Touched] = []
-        failures: dict[int, BaseException] = {}
-        for i, batch in enumerate(batches):
+        outcomes: list = []
+        kept: list[Row] = []
+        for batch in batches:
             try:
-                r = await self._write_retrying([batch], want_touched)
+                r = await self._write_retrying([batch])
             except CONNECTION_ERRORS as exc:
                 raise Unavailable("database unavailable; resend the batch", retry_after=1.0) from exc
             except asyncpg.PostgresError as exc:
-                failures[i] = exc
-                duplicates.append(0)
+                outcomes.append(exc)
                 continue
-            duplicates.extend(r.duplicates)
-            touched.extend(r.touched)
-        return writes.GroupResult(duplicates, touched, failures)
+            outcomes.extend(r.outcomes)
+            kept.extend(r.kept)
+        return writes.GroupResult(outcomes, kept)
 
-    async def _write_retrying(self, batches, want_touched: bool) -> writes.GroupResult:
+    async def _write_retrying(self, batches: Sequence[Batch]) -> writes.GroupResult:
         for attempt in range(4):
             try:
                 async with self.pool.acquire(timeout=10) as conn:
-                    return await writes.write_group(conn, batches, rollups=not self.timescale,
-                                                    want_touched=want_touched)
+                    return await writes.write_group(conn, batches, enqueue=self._enqueue,
+                                                    copy_min_rows=self.copy_min_rows)
             except RETRYABLE:
                 if attempt == 3:
                     raise
@@ -114,8 +119,8 @@ class IngestStore:
                 if exc.sqlstate != partitions.NO_PARTITION or self.timescale or attempt == 3:
                     raise
                 # An accepted event fell on a day without a partition (e.g. a longer late limit).
-                first = min(r.time for b in batches for r in b)
-                last = max(r.time for b in batches for r in b)
+                first = min(r.time for b in batches for r in b.rows)
+                last = max(r.time for b in batches for r in b.rows)
                 async with self.pool.acquire(timeout=10) as conn:
                     await partitions.ensure_days(conn, partitions.days_between(first, last))
         raise AssertionError("unreachable")
@@ -128,13 +133,14 @@ class IngestStore:
             for statement in writes.REFRESH_AGGREGATES:
                 await conn.execute(statement, lo, hi)
 
-    async def maintain(self, retention_days: int) -> None:
-        """Plain PostgreSQL housekeeping: partitions ahead, expired partitions and event ids."""
+    async def maintain(self, retention_days: int, producer_retention_seconds: float) -> None:
+        """Housekeeping: partitions ahead and expired (plain PostgreSQL), old event ids and batch keys."""
         async with self.pool.acquire() as conn:
             if not self.timescale:
                 await partitions.ensure_window(conn, self.late_seconds)
                 await partitions.expire(conn, retention_days)
             await partitions.expire_event_ids(conn, retention_days)
+            await partitions.expire_batch_keys(conn, producer_retention_seconds)
 
 
 async def _keep_session(conn: asyncpg.Connection) -> None:
