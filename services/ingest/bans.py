@@ -22,8 +22,7 @@ from google.protobuf import duration_pb2
 from banhammer.session.v1 import ban_pb2, ban_pb2_grpc
 
 from .rules import Rule
-from .store import detect as detect_sql
-from .store import outbox
+from .store import IngestStore, outbox
 from .store.detect import Recorded
 
 log = logging.getLogger("banhammer.ingest.bans")
@@ -54,9 +53,9 @@ def serialized_ban(rule: Rule, violation: Recorded, evidence: dict[str, Any]) ->
 class BanDeliverer:
     """Drains the outbox: woken after violations are recorded, and every ``poll_seconds`` for retries."""
 
-    def __init__(self, pool: Any, addr: str, *, timeout: float = 2.0, retry_max_seconds: float = 60.0,
+    def __init__(self, store: IngestStore, addr: str, *, timeout: float = 2.0, retry_max_seconds: float = 60.0,
                  poll_seconds: float = 1.0, batch: int = 100) -> None:
-        self.pool = pool
+        self.store = store
         self.timeout = timeout
         self.retry_max_seconds = retry_max_seconds
         self.poll_seconds = poll_seconds
@@ -69,14 +68,9 @@ class BanDeliverer:
     def wake(self) -> None:
         self._wake.set()
 
-    async def backlog(self) -> outbox.Backlog:
-        async with self.pool.acquire() as conn:
-            return await outbox.backlog(conn)
-
     async def deliver_due(self) -> int:
         """One pass: send every due ban; returns how many were acknowledged."""
-        async with self.pool.acquire() as conn:
-            due = await outbox.lease(conn, self.batch, self.timeout * 3)
+        due = await self.store.lease_bans(self.batch, self.timeout * 3)
         results = await asyncio.gather(*(self._send(item) for item in due))
         return sum(results)
 
@@ -85,23 +79,16 @@ class BanDeliverer:
         try:
             reply = await self._stub.Ban(request, timeout=self.timeout)
         except grpc.aio.AioRpcError as exc:
-            error = f"{exc.code().name}: {exc.details()}"
-            async with self.pool.acquire() as conn:
-                if exc.code() in _RETRYABLE:
-                    delay = min(self.retry_max_seconds, 0.5 * 2 ** min(item.attempts - 1, 16))
-                    await outbox.retry(conn, item.violation_id, delay, error)
-                else:
-                    await outbox.refused(conn, item.violation_id, error)
+            delay = min(self.retry_max_seconds, 0.5 * 2 ** min(item.attempts - 1, 16))
+            await self.store.ban_failed(item.violation_id, f"{exc.code().name}: {exc.details()}",
+                                        delay if exc.code() in _RETRYABLE else None)
             log.warning("ban not delivered", extra={"player_id": item.player_id, "violation_id": item.violation_id,
                                                     "attempts": item.attempts, "code": exc.code().name})
             return False
         ban = reply.ban
         until = None if ban.permanent or not ban.HasField("expire_time") else \
             ban.expire_time.ToDatetime(tzinfo=timezone.utc)
-        async with self.pool.acquire() as conn:
-            async with conn.transaction():
-                await detect_sql.set_banned_until(conn, item.player_id, until)
-                await outbox.delivered(conn, item.violation_id)
+        await self.store.ban_delivered(item.violation_id, item.player_id, until)
         return True
 
     async def _run(self) -> None:

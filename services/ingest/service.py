@@ -43,11 +43,11 @@ class Ingest(Service):
             await run_migrations(self.conf.database_url, self.conf.compress_after_days)
         await self.store.open()  # SchemaBehind keeps the service NOT_SERVING (the runtime logs why)
         if self.conf.session_addr:
-            self.bans = BanDeliverer(self.store.pool, self.conf.session_addr, timeout=self.conf.ban_timeout_seconds,
+            self.bans = BanDeliverer(self.store, self.conf.session_addr, timeout=self.conf.ban_timeout_seconds,
                                      retry_max_seconds=self.conf.ban_retry_max_seconds)
         elif any(r.ban for r in self.rules if r.enabled):
             log.warning("rules with bans are configured but SESSION_SERVICE_ADDR is empty: bans are not sent")
-        self.detector = Detector(self.store.pool, self.rules,
+        self.detector = Detector(self.store, self.rules,
                                  ban_request=serialized_ban if self.bans else None,
                                  on_ban=self.bans.wake if self.bans else None,
                                  baseline_cache_seconds=self.conf.baseline_cache_seconds)

@@ -29,6 +29,9 @@ SECOND, MINUTE = timedelta(seconds=1), timedelta(minutes=1)
 @pytest.fixture(scope="module")
 async def db(pglite: Server, pglite_conn: Connection) -> Connection:
     await ingest_migrate.migrate(pglite_conn, compress_after_days=7)
+    # A fold queue of this test's own: both write paths must feed it once per transaction.
+    await pglite_conn.execute("CREATE TABLE IF NOT EXISTS ingest_pending_test (batch_id bigint PRIMARY KEY, "
+                              "rows int NOT NULL, min_time timestamptz NOT NULL, max_time timestamptz NOT NULL)")
     return pglite_conn
 
 
@@ -43,8 +46,12 @@ def _rows(prefix: str, start, n: int, players: int = 3, event: bool = True) -> l
             for i in range(n)]
 
 
+STATEMENTS = writes.Statements.of(["ingest_pending_test"])
+
+
 async def write(db, *batches, key=None):
-    return await writes.write_group(db, [writes.Batch(b, key) for b in batches], enqueue=None, copy_min_rows=0)
+    return await writes.write_group(db, [writes.Batch(b, key) for b in batches], statements=STATEMENTS,
+                                    copy_min_rows=0)
 
 
 async def test_group_commit_dedupes_and_stamps_one_batch_id(pglite: Server, db: Connection, now):
@@ -58,6 +65,9 @@ async def test_group_commit_dedupes_and_stamps_one_batch_id(pglite: Server, db: 
     assert pglite.rows("SELECT DISTINCT batch_id FROM player_actions_ts WHERE player_id LIKE 'w-%'") == [
         {"batch_id": first.batch_id}]
     assert again.batch_id > first.batch_id
+    queued = {r["batch_id"]: r for r in pglite.rows("SELECT * FROM ingest_pending_test")}
+    assert queued[first.batch_id]["rows"] == len(a) + len(b) and queued[again.batch_id]["rows"] == 4
+    assert queued[first.batch_id]["min_time"] == min(r.time for r in a + b)
 
     # touched: one entry per (player, action type) of the kept rows, with their extremes
     mine = {(t.player_id, t.action_type): t for t in writes.touched(first.kept)}

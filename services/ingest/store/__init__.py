@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 import asyncpg
@@ -16,7 +16,7 @@ import asyncpg
 from services.runtime.errors import FailedPrecondition, Unavailable
 
 from ..actions import Row
-from . import migrate, partitions, writes
+from . import detect, migrate, outbox, partitions, writes
 from .writes import Batch
 
 log = logging.getLogger("banhammer.ingest.store")
@@ -41,7 +41,7 @@ class IngestStore:
         self.url = url
         self.copy_min_rows = copy_min_rows
         self.queues: list[str] = []  # the ingest_pending_<family> tables every transaction feeds
-        self._enqueue: str | None = None
+        self._statements = writes.Statements.of([])
         self.pool_size = pool_size
         self.late_seconds = late_seconds
         self.timescale = False
@@ -64,7 +64,7 @@ class IngestStore:
                         "run `python -m services.ingest migrate` (or set INGEST_MIGRATE_ON_START=true)")
                 self.timescale = await migrate.has_timescale(conn)
                 self.queues = [r["tablename"] for r in await conn.fetch(writes.FIND_QUEUES)]
-                self._enqueue = writes.enqueue_statement(self.queues)
+                self._statements = writes.Statements.of(self.queues)
             self._pool = await asyncpg.create_pool(
                 self.url, min_size=1, max_size=self.pool_size, reset=_keep_session,
                 server_settings={"application_name": "banhammer-ingest"}, command_timeout=60)
@@ -109,7 +109,7 @@ class IngestStore:
         for attempt in range(4):
             try:
                 async with self.pool.acquire(timeout=10) as conn:
-                    return await writes.write_group(conn, batches, enqueue=self._enqueue,
+                    return await writes.write_group(conn, batches, statements=self._statements,
                                                     copy_min_rows=self.copy_min_rows)
             except RETRYABLE:
                 if attempt == 3:
@@ -124,6 +124,48 @@ class IngestStore:
                 async with self.pool.acquire(timeout=10) as conn:
                     await partitions.ensure_days(conn, partitions.days_between(first, last))
         raise AssertionError("unreachable")
+
+    # -- detection (SQL in detect.py) --
+
+    async def window_hits(self, aggregate: str, players: Sequence[str], t_ends: Sequence[datetime],
+                          action_type: str | None, window: float, threshold: float) -> list[detect.WindowHit]:
+        async with self.pool.acquire() as conn:
+            return await detect.window_hits(conn, aggregate, players, t_ends, action_type, window, threshold)
+
+    async def percentile(self, pct: float, window: float, action_type: str | None) -> tuple[float | None, int]:
+        async with self.pool.acquire() as conn:
+            return await detect.percentile(conn, pct, window, action_type)
+
+    async def record_violations(self, rule: str, severity: int, weight: float,
+                                ban: Callable[[detect.Recorded], bytes] | None, cooldown: float,
+                                found: Sequence[detect.Candidate]) -> list[detect.Recorded]:
+        async with self.pool.acquire() as conn:
+            return await detect.record(conn, rule, severity, weight, ban, cooldown, found)
+
+    # -- the ban outbox (SQL in outbox.py) --
+
+    async def lease_bans(self, limit: int, lease_seconds: float) -> list[outbox.Leased]:
+        async with self.pool.acquire() as conn:
+            return await outbox.lease(conn, limit, lease_seconds)
+
+    async def ban_delivered(self, violation_id: int, player_id: str, until: datetime | None) -> None:
+        """The session service acknowledged: record the ban's end (None: permanent), drop the row."""
+        async with self.pool.acquire() as conn:
+            async with conn.transaction():
+                await detect.set_banned_until(conn, player_id, until)
+                await outbox.delivered(conn, violation_id)
+
+    async def ban_failed(self, violation_id: int, error: str, retry_after: float | None) -> None:
+        """Retry after ``retry_after`` seconds, or (None) keep the row as refused for good."""
+        async with self.pool.acquire() as conn:
+            if retry_after is None:
+                await outbox.refused(conn, violation_id, error)
+            else:
+                await outbox.retry(conn, violation_id, retry_after, error)
+
+    async def ban_backlog(self) -> outbox.Backlog:
+        async with self.pool.acquire() as conn:
+            return await outbox.backlog(conn)
 
     async def refresh_aggregates(self, start: datetime, end: datetime) -> None:
         """TimescaleDB only: materialize both continuous aggregates over [start, end] (whole buckets)."""

@@ -79,6 +79,62 @@ SELECT tablename FROM pg_tables
 WHERE schemaname = current_schema() AND tablename LIKE 'ingest\\_pending\\_%' ORDER BY tablename"""
 
 
+# The one-statement path (a group with no batch key, small enough to skip COPY: e.g. a lone
+# RecordAction): batch id, event-id claims, rows and queue rows in one round trip, so the caller
+# waits for one statement and its commit. Returns the batch id and the ordinals of rows not kept.
+_ONE_INPUT = """
+input AS (
+    SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::float8[], $5::text[], $6::text[])
+        WITH ORDINALITY AS t(time, player_id, action_type, value, metadata, event_id, ord)
+), bid AS (SELECT nextval('ingest_batch_id_seq') AS batch_id)"""
+_ONE_CLAIM = """,
+firsts AS (
+    SELECT DISTINCT ON (player_id, event_id) * FROM input WHERE event_id IS NOT NULL
+    ORDER BY player_id, event_id, ord
+), claimed AS (
+    INSERT INTO action_event_ids (player_id, event_id, time)
+    SELECT player_id, event_id, time FROM firsts ORDER BY player_id, event_id
+    ON CONFLICT DO NOTHING
+    RETURNING player_id, event_id
+), kept AS (
+    SELECT * FROM input WHERE event_id IS NULL
+    UNION ALL
+    SELECT f.* FROM firsts f JOIN claimed c ON c.player_id = f.player_id AND c.event_id = f.event_id
+)"""
+_ONE_KEEP_ALL = """,
+kept AS (SELECT * FROM input)"""
+_ONE_ROWS = """,
+raw AS (
+    INSERT INTO player_actions_ts (time, player_id, action_type, value, metadata, event_id, batch_id)
+    SELECT time, player_id, action_type, value, metadata::jsonb, event_id, (SELECT batch_id FROM bid) FROM kept
+)"""
+_ONE_QUEUE = """,
+q{i} AS (
+    INSERT INTO {name} (batch_id, rows, min_time, max_time)
+    SELECT (SELECT batch_id FROM bid), count(*), min(time), max(time) FROM kept HAVING count(*) > 0
+)"""
+_ONE_RESULT = """
+SELECT (SELECT batch_id FROM bid) AS batch_id,
+       (SELECT array_agg(ord) FROM input WHERE ord NOT IN (SELECT ord FROM kept)) AS dropped"""
+
+
+def one_statement(queues: Sequence[str], *, claim: bool) -> str:
+    parts = [_ONE_INPUT, _ONE_CLAIM if claim else _ONE_KEEP_ALL, _ONE_ROWS,
+             *(_ONE_QUEUE.format(i=i, name=name) for i, name in enumerate(queues))]
+    return "WITH" + "".join(parts) + _ONE_RESULT
+
+
+class Statements(NamedTuple):
+    """The statements that depend on which queue tables exist (read from the catalog at start)."""
+
+    enqueue: str | None
+    one: dict[bool, str]  # claim event ids? -> the one-statement path
+
+    @classmethod
+    def of(cls, queues: Sequence[str]) -> "Statements":
+        return cls(enqueue_statement(queues), {c: one_statement(queues, claim=c) for c in (False, True)})
+
+
 def enqueue_statement(queues: Sequence[str]) -> str | None:
     """One statement inserting the transaction's row into every queue table (names from the catalog)."""
     if not queues:
@@ -173,9 +229,12 @@ async def _append(conn, rows: list[Row], batch_id: int, copy_min_rows: int) -> N
                        [r.event_id for r in rows], batch_id)
 
 
-async def write_group(conn: asyncpg.Connection, batches: Sequence[Batch], *, enqueue: str | None,
+async def write_group(conn: asyncpg.Connection, batches: Sequence[Batch], *, statements: Statements,
                       copy_min_rows: int = 64) -> GroupResult:
-    """Commit ``batches`` in one transaction (see the module doc); ``enqueue`` from ``enqueue_statement``."""
+    """Commit ``batches`` in one transaction (see the module doc)."""
+    size = sum(len(b.rows) for b in batches)
+    if all(b.key is None for b in batches) and not (copy_min_rows and size >= copy_min_rows):
+        return await _write_one_statement(conn, batches, statements)
     outcomes: list[Outcome | BaseException | None] = [None] * len(batches)
     async with conn.transaction():
         if any(b.key is not None for b in batches):
@@ -202,9 +261,30 @@ async def write_group(conn: asyncpg.Connection, batches: Sequence[Batch], *, enq
                 kept.extend(batches[i].rows)
         if kept:
             await _append(conn, kept, batch_id, copy_min_rows)
-            if enqueue is not None:
-                await conn.execute(enqueue, batch_id, len(kept), min(r.time for r in kept), max(r.time for r in kept))
+            if statements.enqueue is not None:
+                await conn.execute(statements.enqueue, batch_id, len(kept), min(r.time for r in kept),
+                                   max(r.time for r in kept))
     return GroupResult(outcomes, kept, batch_id)  # type: ignore[arg-type]
+
+
+async def _write_one_statement(conn, batches: Sequence[Batch], statements: Statements) -> GroupResult:
+    rows = [r for b in batches for r in b.rows]
+    claim = any(r.event_id is not None for r in rows)
+    record = await conn.fetchrow(statements.one[claim], [r.time for r in rows], [r.player_id for r in rows],
+                                 [r.action_type for r in rows], [r.value for r in rows], [r.metadata for r in rows],
+                                 [r.event_id for r in rows])
+    dropped = set(record["dropped"] or ())  # 1-based ordinals in ``rows``
+    outcomes: list[Outcome | BaseException] = []
+    kept: list[Row] = []
+    n = 0
+    for b in batches:
+        before = len(kept)
+        for r in b.rows:
+            n += 1
+            if n not in dropped:
+                kept.append(r)
+        outcomes.append(Outcome(len(b.rows) - (len(kept) - before)))
+    return GroupResult(outcomes, kept, record["batch_id"])
 
 
 class Touched(NamedTuple):
