@@ -399,6 +399,44 @@ async def bench_store_floor(dsn: str) -> dict:
     return {"select_1_seconds": round(round_trip, 3), "one_row_write_seconds": round(write, 3)}
 
 
+async def bench_backlog(dsn: str, n: int, group: int = 5_000) -> dict:
+    """A backlog of ``n`` actions (written by the real write path with no materializer running, as
+    after an outage), then folded to empty: rows/s per family and overall (families one after the
+    other on one connection; the service runs them concurrently, so this is a lower bound)."""
+    from datetime import datetime, timezone
+
+    from services.ingest.actions import Row
+    from services.ingest.store import fold, writes
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        await fold.drain(conn)
+        statements = writes.Statements.of([r["tablename"] for r in await conn.fetch(writes.FIND_QUEUES)])
+        now = datetime.now(timezone.utc)
+        started = time.perf_counter()
+        for s in range(0, n, group):
+            rows = [Row(now, f"backlog-p{i % 1_000_000}", TYPES[i % 4], float(i % 97), None, None)
+                    for i in range(s, min(n, s + group))]
+            await writes.write_group(conn, [writes.Batch(rows)], statements=statements)
+            if s and s % (n // 10) < group:
+                print(f"  backlog: {s:,} of {n:,} written", file=sys.stderr, flush=True)
+        written = time.perf_counter() - started
+        hll = await fold.has_hll(conn)
+        per_family = {}
+        for family in fold.FAMILIES:
+            started = time.perf_counter()
+            rows = 0
+            while (done := await fold.fold(conn, family, max_batches=200, hll=hll)).batches:
+                rows += done.rows
+            per_family[family] = {"rows": rows, "seconds": round(time.perf_counter() - started, 2)}
+            print(f"  backlog: {family} folded in {per_family[family]['seconds']} s", file=sys.stderr, flush=True)
+    finally:
+        await conn.close()
+    total = sum(f["seconds"] for f in per_family.values())
+    return {"actions": n, "write_seconds": round(written, 2), "folds": per_family,
+            "fold_seconds": round(total, 2), "folded_per_s": round(n / total)}
+
+
 def per_call(res: dict, floors: dict) -> dict:
     """Where the milliseconds of one sequential RecordAction go (ms per call, from the same run)."""
     ms = {  # seconds per 1000 calls == ms per call
@@ -507,6 +545,12 @@ async def run(args) -> dict:
             sent = mark
             rss[str(mark)] = round(rss_mb(ingest.pid), 1)
         out["rss_mb_after_players"] = rss
+        ingest.stop()  # its materializer would fold the backlog while it is being written
+        ingest = None
+        out["backlog"] = await bench_backlog(dsn, args.backlog or (1_000_000 if quick else 10_000_000))
+        keyed = [v for k, v in res.items() if k.startswith("stream_1000_keyed")]
+        if keyed:
+            out["backlog"]["over_streaming_rate"] = round(out["backlog"]["folded_per_s"] / keyed[0]["rows_per_s"], 2)
         return out
     finally:
         if envoy is not None:
@@ -540,6 +584,11 @@ def table(out: dict) -> str:
     for f in out.get("noop_floor", []):
         lines.append(f"no-op RPC floor {f['path']}: 1000 sequential in {f['sequential_1000_seconds']:.2f} s, "
                      f"{f['calls_per_s_2proc']:,} calls/s from 2 client processes")
+    if "backlog" in out:
+        b = out["backlog"]
+        lines.append(f"backlog of {b['actions']:,}: folded in {b['fold_seconds']:.1f} s = {b['folded_per_s']:,} actions/s"
+                     + (f" = {b['over_streaming_rate']:.1f}x the keyed streaming rate" if "over_streaming_rate" in b else "")
+                     + " (" + ", ".join(f"{k} {v['seconds']} s" for k, v in b["folds"].items()) + ")")
     if "write_costs" in out:
         lines.append(write_costs.table(out["write_costs"]))
     return "\n".join(lines)
@@ -548,6 +597,7 @@ def table(out: dict) -> str:
 def main() -> int:
     parser = cli.CommandParser(prog="python -m bench.ingest", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small run (a minute or two)")
+    parser.add_argument("--backlog", type=int, default=0, help="actions in the fold backlog run (default 10M; 1M with --quick)")
     args = parser.parse_args()
     out = asyncio.run(run(args))
     print(table(out))
