@@ -164,6 +164,15 @@ class Rows:
     def batch(self, start: int, n: int) -> list[common_pb2.PlayerAction]:
         return [self.action(i) for i in range(start, start + n)]
 
+    def columns(self, start: int, n: int) -> ingest_pb2.ActionColumns:
+        """The same actions as ``batch``, as packed columns (player ids deduplicated per batch)."""
+        index: dict[str, int] = {}
+        player = [index.setdefault(f"{self.prefix}-p{i % self.players}", len(index)) for i in range(start, start + n)]
+        return ingest_pb2.ActionColumns(
+            players=list(index), player=player, action_types=list(TYPES),
+            action_type=[i % 4 for i in range(start, start + n)], value=[float(i % 97) for i in range(start, start + n)],
+            event_id=[f"e{i}" for i in range(start, start + n)] if self.event_ids else [])
+
     def records(self, start: int, n: int, now) -> list[tuple]:
         return [(now, f"{self.prefix}-p{i % self.players}", TYPES[i % 4], float(i % 97), None, f"e{i}")
                 for i in range(start, start + n)]
@@ -301,7 +310,7 @@ async def bench_batches(addr: str, total: int, batch: int, concurrency: int, pre
 
 
 async def stream(addr: str, rows: Rows, start: int, total: int, batch: int, streams: int = 2,
-                 producer: str | None = None) -> float:
+                 producer: str | None = None, columns: bool = False) -> float:
     """Send ``total`` actions over ``streams`` streams; returns seconds until every batch is acked.
     With ``producer``, each stream is an idempotent producer (key ``<producer>-<stream>``, the batch's
     first action index as its sequence), as the SDK sends."""
@@ -313,8 +322,8 @@ async def stream(addr: str, rows: Rows, start: int, total: int, batch: int, stre
 
         async def one(index, shard):
             key = ingest_pb2.ProducerKey(producer_id=f"{producer}-{index}") if producer else None
-            pending = {s: ingest_pb2.StreamActionsRequest(sequence=s, actions=rows.batch(s, n), producer=key)
-                       for s, n in shard}
+            pending = {s: ingest_pb2.StreamActionsRequest(sequence=s, producer=key, **(
+                {"columns": rows.columns(s, n)} if columns else {"actions": rows.batch(s, n)})) for s, n in shard}
             while pending:
                 async for ack in stub.StreamActions(iter(list(pending.values()))):
                     if not ack.HasField("error"):
@@ -437,6 +446,35 @@ async def bench_backlog(dsn: str, n: int, group: int = 5_000) -> dict:
             "fold_seconds": round(total, 2), "folded_per_s": round(n / total)}
 
 
+def python_cost(rounds: int = 20) -> dict:
+    """The service's Python work per action before the database, in this process: decoding a
+    1,000-action StreamActionsRequest from the wire and validating it, as actions and as columns."""
+    from services.ingest.actions import TimeWindow, validate, validate_columns
+    from services.ingest.servicer import _batch
+
+    class Validator:  # what ``_batch`` calls on the service
+        window = TimeWindow.of_seconds(86_400, 300)
+
+        def validate(self, items, prefix="actions", indexed=True):
+            return validate(items, self.window, prefix=prefix, indexed=indexed)
+
+        def validate_columns(self, columns):
+            return validate_columns(columns, self.window)
+
+    rows = Rows("py", 100_000, event_ids=False)
+    out = {}
+    for name, req in (("actions", ingest_pb2.StreamActionsRequest(actions=rows.batch(0, 1_000))),
+                      ("columns", ingest_pb2.StreamActionsRequest(columns=rows.columns(0, 1_000)))):
+        wire = req.SerializeToString()
+        best = float("inf")
+        for _ in range(rounds):
+            started = time.perf_counter()
+            _batch(ingest_pb2.StreamActionsRequest.FromString(wire), Validator())
+            best = min(best, time.perf_counter() - started)
+        out[name] = round(best * 1e6 / 1_000, 2)
+    return out
+
+
 def per_call(res: dict, floors: dict) -> dict:
     """Where the milliseconds of one sequential RecordAction go (ms per call, from the same run)."""
     ms = {  # seconds per 1000 calls == ms per call
@@ -498,6 +536,11 @@ async def run(args) -> dict:
         res["stream_1000_keyed" + ("_envoy" if envoy is not None else "")] = {
             "rows": n, "batch": 1_000, "streams": 2, "seconds": secs, "rows_per_s": n / secs}
         out["fold_lag_seconds"] = lag.summary()
+        secs = await stream(front, Rows("cols", 100_000, event_ids=False), 0, n, 1_000, producer="cols", columns=True)
+        assert await count_rows(dsn, "cols") == n
+        res["stream_1000_columns" + ("_envoy" if envoy is not None else "")] = {
+            "rows": n, "batch": 1_000, "streams": 2, "seconds": secs, "rows_per_s": n / secs}
+        out["python_us_per_action"] = python_cost()
         # Denser traffic (1,000 players, many actions each inside a minute): rollup keys and summary
         # rows are updated in place instead of created, as in steady play.
         secs = await stream(addr, Rows("dense", 1_000), 0, n, 1_000)
@@ -571,6 +614,10 @@ def table(out: dict) -> str:
     for key in ("seed_1000_sequential", "seed_1000_sequential_envoy", "seed_1000_json_envoy"):
         if key in out["throughput"]:
             lines.append(f"{key}: 1000 sequential RecordAction calls in {out['throughput'][key]['seconds']:.2f} s")
+    if "python_us_per_action" in out:
+        py = out["python_us_per_action"]
+        lines.append(f"Python decode + validate per action (1,000-action batch): actions {py['actions']:.2f} µs, "
+                     f"columns {py['columns']:.2f} µs")
     if "per_call_ms" in out:
         lines.append(f"PostgreSQL alone, 1000 sequential: SELECT 1 {out['store_floor']['select_1_seconds']:.2f} s, "
                      f"one-row write {out['store_floor']['one_row_write_seconds']:.2f} s")

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import grpc
 
 from services.runtime import Service, ServiceSpec, Unavailable
 
 from . import servicer, sqlite_import
-from .actions import BatchKey, RawAction, Row, TimeWindow, batch_key, validate
+from .actions import BatchKey, Columns, RawAction, Row, TimeWindow, batch_key, validate, validate_columns
 from .bans import BanDeliverer, serialized_ban
 from .config import IngestConfig
 from .detection import DetectionQueue, Detector
@@ -73,17 +73,16 @@ class Ingest(Service):
 
     # -- domain entry points (called by the servicer) --
 
-    async def record(self, items: list[RawAction], prefix: str = "actions", indexed: bool = True,
-                     key: tuple[str, int, int] | None = None) -> tuple[list[Row], Outcome]:
-        """Validate a batch (and its producer key: id, epoch, sequence) and wait for its commit."""
-        rows = self.validate(items, prefix=prefix, indexed=indexed)
-        return rows, await self.submit(rows, self.batch_key(key, items, rows))
-
-    def batch_key(self, key: tuple[str, int, int] | None, items: list[RawAction], rows: list[Row]) -> BatchKey | None:
-        return None if key is None else batch_key(*key, items, rows)
-
     def validate(self, items: list[RawAction], prefix: str = "actions", indexed: bool = True) -> list[Row]:
         return validate(items, self.window, prefix=prefix, indexed=indexed)
+
+    def validate_columns(self, columns: Columns) -> list[Row]:
+        return validate_columns(columns, self.window)
+
+    def batch_key(self, key: tuple[str, int, int] | None, digest: Callable[[], str]) -> BatchKey | None:
+        """The batch's idempotency key (producer id, epoch, sequence), validated; None without one.
+        ``digest`` (of what the client sent) is computed only for keyed batches."""
+        return None if key is None else batch_key(*key, digest())
 
     async def submit(self, rows: list[Row], key: BatchKey | None = None) -> Outcome:
         """Wait for the commit of validated rows; returns the batch's outcome."""
