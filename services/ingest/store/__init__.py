@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 import asyncpg
 
 from services.runtime.errors import FailedPrecondition, Unavailable
+from services.runtime.postgres import LazyPool
 
 from ..actions import Row
 from . import detect, migrate, outbox, partitions, writes
@@ -45,17 +46,18 @@ class IngestStore:
         self.pool_size = pool_size
         self.late_seconds = late_seconds
         self.timescale = False
-        self._pool: asyncpg.Pool | None = None
+        self._db = LazyPool(url, max_size=pool_size, application_name="banhammer-ingest", keep_session=True)
+        self._ready = False
 
     @property
     def pool(self) -> asyncpg.Pool:
-        if self._pool is None:
+        if not self._ready:
             raise Unavailable("database not connected yet", retry_after=1.0)
-        return self._pool
+        return self._db.pool
 
     async def open(self) -> None:
         """Connect and detect the capability; the schema must already be migrated."""
-        if self._pool is None:
+        if not self._ready:
             async with _connect(self.url) as conn:
                 version = await migrate.schema_version(conn)
                 if version < migrate.LATEST:
@@ -65,9 +67,8 @@ class IngestStore:
                 self.timescale = await migrate.has_timescale(conn)
                 self.queues = [r["tablename"] for r in await conn.fetch(writes.FIND_QUEUES)]
                 self._statements = writes.Statements.of(self.queues)
-            self._pool = await asyncpg.create_pool(
-                self.url, min_size=1, max_size=self.pool_size, reset=_keep_session,
-                server_settings={"application_name": "banhammer-ingest"}, command_timeout=60)
+            await self._db.open()
+            self._ready = True
         if not self.timescale:
             async with self.pool.acquire() as conn:
                 await partitions.ensure_window(conn, self.late_seconds)
@@ -77,9 +78,8 @@ class IngestStore:
             await conn.fetchval("SELECT 1", timeout=2)
 
     async def close(self) -> None:
-        if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
+        self._ready = False
+        await self._db.close()
 
     async def write(self, batches: Sequence[Batch]) -> writes.GroupResult:
         """Commit a group; a bad batch inside a group fails alone, not its neighbours."""
@@ -183,13 +183,6 @@ class IngestStore:
                 await partitions.expire(conn, retention_days)
             await partitions.expire_event_ids(conn, retention_days)
             await partitions.expire_batch_keys(conn, producer_retention_seconds)
-
-
-async def _keep_session(conn: asyncpg.Connection) -> None:
-    """Pool ``reset``: skip asyncpg's default per-release round trip (RESET ALL, UNLISTEN, ...).
-
-    Nothing here sets session state: no LISTEN, no session advisory locks (detection uses
-    transaction-level ones), no SET."""
 
 
 class _connect:
