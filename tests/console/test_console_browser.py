@@ -83,7 +83,7 @@ def test_admin_overview_find_flagged_player_and_ban(page, console_gateway, chann
         page.reload()
         return chart_total(page, "#chart-hourly") > 0 and chart_total(page, "#chart-rules") > 0
 
-    wait_until(overview_has_data, 30, "overview charts drawn from the actions sent")
+    wait_until(overview_has_data, 60, "overview charts drawn from the actions sent")
     assert chart_total(page, "#chart-top") > 0
     shot(page, "overview")
 
