@@ -23,9 +23,8 @@ from typing import Any
 from services.runtime.errors import AlreadyExists, FailedPrecondition, NotFound
 
 from .rules import DEFAULT_FILE, Baseline, Impossible, Rate, Rule, RuleError, Value, parse_rule
-from .store import detect as detect_sql
 from .store import dry_run as dry_sql
-from .store import rules as sql
+from .store.rules import Change, Exists, Missing, RuleStore, Stale
 
 log = logging.getLogger("banhammer.ingest.rulebook")
 
@@ -47,16 +46,15 @@ def file_definitions(path: str = "") -> list[dict[str, Any]]:
 
 class Rulebook:
     def __init__(self, store: Any, on_change: Callable[[list[Rule]], None]) -> None:
-        self.store = store  # the pool is there once the store is open
+        self.store = RuleStore(store)
         self.on_change = on_change  # given every rule (disabled ones too) after each reload
         self.revision = 0
         self.rules: list[Rule] = []
         self._task: asyncio.Task | None = None
 
     async def open(self, seed: Sequence[dict[str, Any]]) -> None:
-        async with self.store.pool.acquire() as conn:
-            if await sql.seed(conn, list(seed)):
-                log.info("rulebook seeded from the rules file", extra={"rules": len(seed)})
+        if await self.store.seed(list(seed)):
+            log.info("rulebook seeded from the rules file", extra={"rules": len(seed)})
         await self.reload()
         if self._task is None:  # start() may be retried after a failure
             self._task = asyncio.create_task(self._follow(), name="ingest-rulebook")
@@ -67,8 +65,7 @@ class Rulebook:
             await asyncio.gather(self._task, return_exceptions=True)
 
     async def reload(self) -> None:
-        async with self.store.pool.acquire() as conn:
-            revision, stored = await sql.load(conn)
+        revision, stored = await self.store.load()
         rules = []
         for s in stored:
             try:
@@ -83,9 +80,7 @@ class Rulebook:
         while True:
             await asyncio.sleep(POLL_SECONDS)
             try:
-                async with self.store.pool.acquire() as conn:
-                    revision = await sql.revision(conn)
-                if revision != self.revision:
+                if await self.store.revision() != self.revision:
                     await self.reload()
             except asyncio.CancelledError:
                 raise
@@ -96,47 +91,42 @@ class Rulebook:
 
     async def create(self, rule: Rule, definition: dict[str, Any], subject: str) -> int:
         try:
-            async with self.store.pool.acquire() as conn:
-                revision = await sql.create(conn, rule.name, definition, subject)
-        except sql.Exists:
+            revision = await self.store.create(rule.name, definition, subject)
+        except Exists:
             raise AlreadyExists(f"a rule named {rule.name!r} exists") from None
         await self.reload()  # this replica at once; the others within POLL_SECONDS
         return revision
 
     async def update(self, rule: Rule, definition: dict[str, Any], subject: str, expected_revision: int) -> int:
         try:
-            async with self.store.pool.acquire() as conn:
-                revision = await sql.update(conn, rule.name, definition, subject, expected_revision)
-        except sql.Missing:
+            revision = await self.store.update(rule.name, definition, subject, expected_revision)
+        except Missing:
             raise NotFound(f"no rule named {rule.name!r}") from None
-        except sql.Stale as exc:
+        except Stale as exc:
             raise FailedPrecondition(
                 f"rule {rule.name!r} changed since revision {expected_revision} (now {exc.revision})") from None
         await self.reload()
         return revision
 
-    async def changes(self, name: str | None, before_revision: int, limit: int) -> list[sql.Change]:
-        async with self.store.pool.acquire() as conn:
-            return await sql.changes(conn, name, before_revision, limit)
+    async def changes(self, name: str | None, before_revision: int, limit: int) -> list[Change]:
+        return await self.store.changes(name, before_revision, limit)
 
     async def dry_run(self, rule: Rule, lookback: float, max_players: int) -> DryRun:
         start = datetime.now(timezone.utc) - timedelta(seconds=lookback)
         c, action_type = rule.condition, rule.action_type or None
-        async with self.store.pool.acquire() as conn:
-            if isinstance(c, Impossible):
-                result = await dry_sql.impossible(conn, start, action_type, c.min_value, c.max_value, max_players)
-                bound = c.max_value if c.max_value is not None else c.min_value
-                return DryRun(start, bound, result)
-            if isinstance(c, Rate):
-                measure, limit = "count", float(c.max_count)
-            elif isinstance(c, Value):
-                measure, limit = c.aggregate, c.threshold
-            else:
-                assert isinstance(c, Baseline)
-                base, population = await detect_sql.percentile(conn, c.percentile, c.baseline_window, action_type)
-                if base is None or population < c.min_population:
-                    return DryRun(start, 0.0, dry_sql.Result([], 0, population))
-                # The detector's limit (detection.py): never below `multiplier` actions.
-                measure, limit = "count", max(base / c.baseline_window * c.multiplier * c.window, c.multiplier)
-            result = await dry_sql.windowed(conn, measure, start, action_type, c.window, limit, max_players)
+        if isinstance(c, Impossible):
+            result = await self.store.replay_impossible(start, action_type, c.min_value, c.max_value, max_players)
+            return DryRun(start, c.max_value if c.max_value is not None else c.min_value, result)
+        if isinstance(c, Rate):
+            measure, limit = "count", float(c.max_count)
+        elif isinstance(c, Value):
+            measure, limit = c.aggregate, c.threshold
+        else:
+            assert isinstance(c, Baseline)
+            base, population = await self.store.percentile(c.percentile, c.baseline_window, action_type)
+            if base is None or population < c.min_population:
+                return DryRun(start, 0.0, dry_sql.Result([], 0, population))
+            # The detector's limit (detection.py): never below `multiplier` actions.
+            measure, limit = "count", max(base / c.baseline_window * c.multiplier * c.window, c.multiplier)
+        result = await self.store.replay_windowed(measure, start, action_type, c.window, limit, max_players)
         return DryRun(start, limit, result)

@@ -2,6 +2,8 @@
 
 Every change is one transaction that appends to ``rule_changes`` (whose serial is the revision)
 and writes the rule with that revision, so the highest revision always names the rulebook's state.
+``RuleStore`` is what the rulebook calls: it runs these on the ingest store's pool, guarded like
+every store (an unreachable database is UNAVAILABLE with retry advice).
 """
 
 from __future__ import annotations
@@ -11,6 +13,10 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 import asyncpg
+
+from services.runtime.store_errors import guard
+
+from . import dry_run
 
 # Changes take this lock, so revisions commit in order: a replica that has seen revision n has
 # seen every change up to n. It also makes seeding run once, whichever replica starts first.
@@ -127,3 +133,46 @@ async def changes(conn: asyncpg.Connection, name: str | None, before_revision: i
     rows = await conn.fetch(CHANGES, name, before_revision, limit)
     return [Change(r["revision"], r["name"], r["kind"], r["subject"], r["changed_at"],
                    _load(r["before"]), _load(r["after"])) for r in rows]
+
+
+@guard("ingest database")
+class RuleStore:
+    def __init__(self, store: Any) -> None:
+        self.store = store  # the IngestStore: its pool exists once it is open
+
+    async def revision(self) -> int:
+        async with self.store.pool.acquire() as conn:
+            return await revision(conn)
+
+    async def load(self) -> tuple[int, list[StoredRule]]:
+        async with self.store.pool.acquire() as conn:
+            return await load(conn)
+
+    async def seed(self, definitions: list[dict[str, Any]]) -> bool:
+        async with self.store.pool.acquire() as conn:
+            return await seed(conn, definitions)
+
+    async def create(self, name: str, definition: dict[str, Any], subject: str) -> int:
+        async with self.store.pool.acquire() as conn:
+            return await create(conn, name, definition, subject)
+
+    async def update(self, name: str, definition: dict[str, Any], subject: str, expected_revision: int) -> int:
+        async with self.store.pool.acquire() as conn:
+            return await update(conn, name, definition, subject, expected_revision)
+
+    async def changes(self, name: str | None, before_revision: int, limit: int) -> list[Change]:
+        async with self.store.pool.acquire() as conn:
+            return await changes(conn, name, before_revision, limit)
+
+    async def replay_windowed(self, measure: str, start: datetime, action_type: str | None, window: float,
+                              limit: float, max_players: int) -> dry_run.Result:
+        async with self.store.pool.acquire() as conn:
+            return await dry_run.windowed(conn, measure, start, action_type, window, limit, max_players)
+
+    async def replay_impossible(self, start: datetime, action_type: str | None, min_value: float | None,
+                                max_value: float | None, max_players: int) -> dry_run.Result:
+        async with self.store.pool.acquire() as conn:
+            return await dry_run.impossible(conn, start, action_type, min_value, max_value, max_players)
+
+    async def percentile(self, pct: float, window: float, action_type: str | None) -> tuple[float | None, int]:
+        return await self.store.percentile(pct, window, action_type)
