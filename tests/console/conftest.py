@@ -58,7 +58,9 @@ def console_gateway(suite, envoy_factory, gateway_tokens, tmp_path_factory):
         proc.stop()
 
 
-@pytest.fixture(scope="session")
+# Module scope: Playwright's sync API runs an event loop in this thread while it is open, which
+# async tests of other modules in the same run could not start beside.
+@pytest.fixture(scope="module")
 def browser():
     if not Path(CHROMIUM).exists():
         missing(f"{CHROMIUM} missing: apt-get install chromium")
