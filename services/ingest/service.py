@@ -15,6 +15,7 @@ from .actions import RawAction, Row, TimeWindow, validate
 from .bans import BanClient
 from .config import IngestConfig
 from .detection import DetectionQueue, Detector
+from .materializer import Materializer
 from .rules import Rule, load_rules
 from .store import IngestStore, run_migrations
 from .store import detect as detect_sql
@@ -33,6 +34,7 @@ class Ingest(Service):
         self.writer: Writer | None = None
         self.detector: Detector | None = None
         self._maintenance: asyncio.Task | None = None
+        self.materializer: Materializer | None = None
 
     def register(self, server: grpc.aio.Server) -> None:
         self.service_names = servicer.register(server, self)
@@ -50,11 +52,16 @@ class Ingest(Service):
                              max_bytes=self.conf.queue_max_bytes, commit_max_rows=self.conf.commit_max_rows,
                              writers=self.conf.writers)
         self._maintenance = asyncio.create_task(self._maintain(), name="ingest-maintenance")
+        if self.conf.materialize:
+            self.materializer = Materializer.configured(self.store, self.conf)
+            self.materializer.start()
 
     async def check(self) -> None:
         await self.store.ping()
 
     async def close(self) -> None:
+        if self.materializer is not None:
+            await self.materializer.close()
         if self.writer is not None:
             await self.writer.close()
             await self.detection.close()

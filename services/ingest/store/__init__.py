@@ -16,7 +16,7 @@ import asyncpg
 from services.runtime.errors import FailedPrecondition, Unavailable
 
 from ..actions import Row
-from . import migrate, partitions, writes
+from . import fold, migrate, partitions, writes
 
 log = logging.getLogger("banhammer.ingest.store")
 
@@ -40,6 +40,7 @@ class IngestStore:
         self.pool_size = pool_size
         self.late_seconds = late_seconds
         self.timescale = False
+        self.hll = False
         self._pool: asyncpg.Pool | None = None
 
     @property
@@ -58,6 +59,7 @@ class IngestStore:
                         f"database schema is at version {version}, this build needs {migrate.LATEST}: "
                         "run `python -m services.ingest migrate` (or set INGEST_MIGRATE_ON_START=true)")
                 self.timescale = await migrate.has_timescale(conn)
+                self.hll = await fold.has_hll(conn)
             self._pool = await asyncpg.create_pool(
                 self.url, min_size=1, max_size=self.pool_size, reset=_keep_session,
                 server_settings={"application_name": "banhammer-ingest"}, command_timeout=60)
@@ -135,6 +137,26 @@ class IngestStore:
                 await partitions.ensure_window(conn, self.late_seconds)
                 await partitions.expire(conn, retention_days)
             await partitions.expire_event_ids(conn, retention_days)
+
+
+    # -- the materializer's folds (SQL in fold.py) --
+
+    async def fold(self, family: str, max_batches: int) -> fold.Folded:
+        async with self.pool.acquire(timeout=10) as conn:
+            return await fold.fold(conn, family, max_batches=max_batches, hll=self.hll)
+
+    async def queued_rows(self, family: str) -> int:
+        async with self.pool.acquire(timeout=10) as conn:
+            return await conn.fetchval(f"SELECT coalesce(sum(rows), 0) FROM {fold.queue(family)}")
+
+    async def fold_queues(self) -> list[fold.Queue]:
+        """Depth and age of every fold queue (the materializer's lag, for the ops metrics)."""
+        async with self.pool.acquire(timeout=10) as conn:
+            return await fold.queues(conn)
+
+    async def expire_aggregates(self, retention_days: int) -> None:
+        async with self.pool.acquire() as conn:
+            await fold.expire(conn, retention_days)
 
 
 async def _keep_session(conn: asyncpg.Connection) -> None:
