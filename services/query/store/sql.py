@@ -97,7 +97,7 @@ _ACTIONS = f"""
     UNION ALL
     {_MINUTES.format(cols="{hour_of_bucket}, actions", table="action_type_stats_1min")}
     UNION ALL
-    {_HOURS.format(cols="bucket, actions", table="action_type_stats_1h")}"""
+    {_HOURS.format(cols="{hour_of_bucket}, actions", table="action_type_stats_1h")}"""
 
 
 def _players(hll: bool, hour: str, hour_of_bucket: str) -> str:
@@ -108,13 +108,13 @@ def _players(hll: bool, hour: str, hour_of_bucket: str) -> str:
     UNION ALL
     {_MINUTES.format(cols=hour_of_bucket + ", players", table="player_sketch_1min")}
     UNION ALL
-    {_HOURS.format(cols="bucket, players", table="player_sketch_1h")}"""
+    {_HOURS.format(cols=hour_of_bucket + ", players", table="player_sketch_1h")}"""
     return f"""
     SELECT {hour} AS hour, player_id FROM ({_raw("time, player_id")}) r
     UNION ALL
     {_MINUTES.format(cols=hour_of_bucket + ", player_id", table="players_seen_1min")}
     UNION ALL
-    {_HOURS.format(cols="bucket, player_id", table="players_seen_1h")}"""
+    {_HOURS.format(cols=hour_of_bucket + ", player_id", table="players_seen_1h")}"""
 
 
 def _cardinality(hll: bool) -> str:
@@ -201,6 +201,7 @@ WITH {_TOP_COUNTS}, page AS (
     ORDER BY action_count DESC, player_id COLLATE "C"
     LIMIT :limit::int
 )
+SELECT * FROM (
 SELECT 0 AS kind, p.player_id, p.action_count,
        (SELECT a.time FROM player_actions_ts a
          WHERE a.player_id = p.player_id AND a.time >= :b0::timestamptz AND a.time < :b5::timestamptz
@@ -211,6 +212,7 @@ UNION ALL
 SELECT 1, NULL, unlisted_max, NULL FROM bound
 UNION ALL
 SELECT 2, NULL, (SELECT count(*) FROM counts, bound WHERE action_count > unlisted_max), NULL
+) answer
 ORDER BY kind, action_count DESC, player_id COLLATE "C"
 """)
 
