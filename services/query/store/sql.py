@@ -520,10 +520,11 @@ SELECT EXISTS (SELECT 1 FROM timescaledb_information.hypertables
 """)
 
 
-def all_statements() -> list[Statement]:
-    """Every statement variant (for tests that run them all, e.g. on TimescaleDB)."""
+def all_statements(*, hll: bool = True) -> list[Statement]:
+    """Every statement variant (for tests that run them all, e.g. on TimescaleDB); ``hll``: the
+    sketch variants too (they need the hll extension)."""
     fixed = [v for v in globals().values() if isinstance(v, Statement)]
-    variants = [f(h) for f in (window_totals, hourly_load) for h in (False, True)]
+    variants = [f(h) for f in (window_totals, hourly_load) for h in ((False, True) if hll else (False,))]
     variants += [player_actions(t, a) for t in (False, True) for a in (False, True)]
     variants += [violations(*(bool(i >> k & 1) for k in range(5))) for i in range(32)]
     return fixed + variants
