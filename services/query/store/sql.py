@@ -76,9 +76,17 @@ _EDGES = """SELECT {cols} FROM player_actions_ts
      WHERE (time >= :b0::timestamptz AND time < :b1::timestamptz)
         OR (time >= :b4::timestamptz AND time < :b5::timestamptz)"""
 
-_PENDING_STATS = """SELECT {cols} FROM player_actions_ts
-     WHERE batch_id = ANY(ARRAY(SELECT batch_id FROM ingest_pending_stats))
-       AND time >= :b1::timestamptz AND time < :b4::timestamptz"""
+# The queued batches' rows, one batch_id index look-up per queued batch (its time range prunes the
+# partitions/chunks). MATERIALIZED keeps the window's time conditions out of this scan: with them,
+# the planner may pick a time range scan of a whole day instead.
+_PENDING_JOIN = """(SELECT batch_id, min_time, max_time FROM {queue}) q
+    CROSS JOIN LATERAL (
+        SELECT time, player_id, action_type, value FROM player_actions_ts a
+        WHERE a.batch_id = q.batch_id AND a.time >= q.min_time AND a.time <= q.max_time{extra}) a"""
+_PENDING_ROWS = """pending AS MATERIALIZED (
+    SELECT a.* FROM """ + _PENDING_JOIN.replace("{extra}", "") + """
+)"""
+_PENDING_STATS = """SELECT {cols} FROM pending WHERE time >= :b1::timestamptz AND time < :b4::timestamptz"""
 
 _MINUTES = """SELECT {cols} FROM {table}
      WHERE (bucket >= :b1::timestamptz AND bucket < :b2::timestamptz)
@@ -127,6 +135,7 @@ def window_totals(hll: bool) -> Statement:
     """Actions (exact) and distinct players (HLL estimate, or exact) in one window."""
     whole = {"hour": "0", "hour_of_bucket": "0"}
     return statement(f"window_totals{'_hll' if hll else '_exact'}", f"""
+WITH {_PENDING_ROWS.format(queue="ingest_pending_stats")}
 SELECT (SELECT coalesce(sum(actions), 0) FROM ({_ACTIONS.format(**whole)}) a)::bigint AS actions,
        (SELECT {_cardinality(hll)} FROM ({_players(hll, "0", "0")}) p) AS players
 """)
@@ -137,6 +146,7 @@ def hourly_load(hll: bool) -> Statement:
     """Per UTC hour: actions (exact) and distinct players (HLL estimate, or exact)."""
     hour, of_bucket = "date_trunc('hour', time, 'UTC')", "date_trunc('hour', bucket, 'UTC')"
     return statement(f"hourly_load{'_hll' if hll else '_exact'}", f"""
+WITH {_PENDING_ROWS.format(queue="ingest_pending_stats")}
 SELECT a.hour, a.actions, coalesce(p.players, 0)::bigint AS players
 FROM (SELECT hour, sum(actions)::bigint AS actions
       FROM ({_ACTIONS.format(hour=hour, hour_of_bucket=of_bucket)}) a GROUP BY 1) a
@@ -156,10 +166,9 @@ ORDER BY a.hour
 _TOP_K = 2000  # services/ingest/store/fold.py TOP_K
 _RAW_TYPE = "(:action_type::text = '' OR {a}action_type = :action_type::text)"
 _TOP_COUNTS = f"""
-pending AS MATERIALIZED (
-    SELECT player_id, time FROM player_actions_ts
-    WHERE batch_id = ANY(ARRAY(SELECT batch_id FROM ingest_pending_top))
-      AND time >= :b0::timestamptz AND time < :b5::timestamptz AND {_RAW_TYPE.format(a="")}
+{_PENDING_ROWS.format(queue="ingest_pending_top")}, window_pending AS (
+    SELECT player_id, time FROM pending
+    WHERE time >= :b0::timestamptz AND time < :b5::timestamptz AND {_RAW_TYPE.format(a="")}
 ), lists AS MATERIALIZED (
     SELECT bucket, count(*) AS kept, min(actions) AS kth FROM top_players_1h
     WHERE bucket >= date_trunc('hour', :b0::timestamptz, 'UTC') AND bucket < :b5::timestamptz
@@ -170,7 +179,7 @@ pending AS MATERIALIZED (
     WHERE bucket >= date_trunc('hour', :b0::timestamptz, 'UTC') AND bucket < :b5::timestamptz
       AND action_type = :action_type::text
     UNION
-    SELECT player_id FROM pending
+    SELECT player_id FROM window_pending
 ), counts AS MATERIALIZED (
     SELECT c.player_id,
            (coalesce((SELECT sum(h.actions) FROM player_hour_counts h
@@ -180,7 +189,7 @@ pending AS MATERIALIZED (
                WHERE a.player_id = c.player_id AND {_RAW_TYPE.format(a="a.")}
                  AND ((a.time >= :b0::timestamptz AND a.time < :b2::timestamptz)
                       OR (a.time >= :b3::timestamptz AND a.time < :b5::timestamptz)))
-            + (SELECT count(*) FROM pending p
+            + (SELECT count(*) FROM window_pending p
                WHERE p.player_id = c.player_id AND p.time >= :b2::timestamptz AND p.time < :b3::timestamptz)
            )::bigint AS action_count
     FROM candidates c
@@ -244,11 +253,11 @@ GROUP BY severity
 
 # Players ever seen: the trigger-kept count plus new players of batches still queued for the
 # summary fold; banned ones through the partial index on banned_until.
-PLAYER_TOTALS = statement("player_totals", """
+PLAYER_TOTALS = statement("player_totals", f"""
+WITH {_PENDING_ROWS.format(queue="ingest_pending_summary")}
 SELECT ((SELECT players FROM player_count)
-        + (SELECT count(DISTINCT a.player_id) FROM player_actions_ts a
-           WHERE a.batch_id = ANY(ARRAY(SELECT batch_id FROM ingest_pending_summary))
-             AND NOT EXISTS (SELECT 1 FROM player_summary s WHERE s.player_id = a.player_id)))::bigint AS total,
+        + (SELECT count(DISTINCT p.player_id) FROM pending p
+           WHERE NOT EXISTS (SELECT 1 FROM player_summary s WHERE s.player_id = p.player_id)))::bigint AS total,
        (SELECT count(*) FROM player_summary WHERE banned_until > :as_of::timestamptz)::bigint AS banned
 """)
 
@@ -258,10 +267,10 @@ SKETCHES = statement("sketches", "SELECT to_regclass('player_sketch_1min') IS NO
 # --- one player ---------------------------------------------------------------------------
 # player_summary plus the rows of batches still queued for the summary fold (found through the
 # batch index: the queue is short), so a player is complete from its first acknowledged action.
-PLAYER_SUMMARY = statement("player_summary", """
+PLAYER_SUMMARY = statement("player_summary", f"""
 WITH pending AS (
-    SELECT min(time) AS first_seen, max(time) AS last_seen, count(*) AS n FROM player_actions_ts
-    WHERE batch_id = ANY(ARRAY(SELECT batch_id FROM ingest_pending_summary)) AND player_id = :player_id::text
+    SELECT min(a.time) AS first_seen, max(a.time) AS last_seen, count(*) AS n
+    FROM {_PENDING_JOIN.format(queue="ingest_pending_summary", extra=" AND a.player_id = :player_id::text")}
 )
 SELECT :player_id::text AS player_id, least(s.first_seen, p.first_seen) AS first_seen,
        greatest(s.last_seen, p.last_seen) AS last_seen, (coalesce(s.action_count, 0) + p.n)::bigint AS action_count,
