@@ -180,6 +180,9 @@ _TOP_COUNTS = f"""
       AND action_type = :action_type::text
     UNION
     SELECT player_id FROM window_pending
+), pending_hours AS (  -- queued rows in the whole hours, per player (aggregated once)
+    SELECT player_id, count(*) AS n FROM window_pending
+    WHERE time >= :b2::timestamptz AND time < :b3::timestamptz GROUP BY player_id
 ), counts AS MATERIALIZED (
     SELECT c.player_id,
            (coalesce((SELECT sum(h.actions) FROM player_hour_counts h
@@ -187,12 +190,12 @@ _TOP_COUNTS = f"""
                         AND h.bucket >= :b2::timestamptz AND h.bucket < :b3::timestamptz), 0)
             + (SELECT count(*) FROM player_actions_ts a
                WHERE a.player_id = c.player_id AND {_RAW_TYPE.format(a="a.")}
-                 AND ((a.time >= :b0::timestamptz AND a.time < :b2::timestamptz)
-                      OR (a.time >= :b3::timestamptz AND a.time < :b5::timestamptz)))
-            + (SELECT count(*) FROM window_pending p
-               WHERE p.player_id = c.player_id AND p.time >= :b2::timestamptz AND p.time < :b3::timestamptz)
-           )::bigint AS action_count
-    FROM candidates c
+                 AND a.time >= :b0::timestamptz AND a.time < :b2::timestamptz)
+            + (SELECT count(*) FROM player_actions_ts a
+               WHERE a.player_id = c.player_id AND {_RAW_TYPE.format(a="a.")}
+                 AND a.time >= :b3::timestamptz AND a.time < :b5::timestamptz)
+            + coalesce(p.n, 0))::bigint AS action_count
+    FROM candidates c LEFT JOIN pending_hours p ON p.player_id = c.player_id
 ), bound AS (
     SELECT coalesce(sum(kth) FILTER (WHERE kept >= {_TOP_K}), 0)::bigint AS unlisted_max FROM lists
 )"""
