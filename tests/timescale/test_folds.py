@@ -140,3 +140,27 @@ async def test_late_rows_are_in_their_own_hours_on_timescaledb(pglite: Server, b
     # Other batches share the last three hours; the older ones hold only the late batch's rows.
     old = {h: n for h, n in hours.items() if h < NOW - 4 * HOUR}
     assert old and {h: folded[h] for h in old} == old
+
+
+async def test_rankings_past_the_hourly_lists_state_their_bound_on_timescaledb(pglite: Server, backends):
+    """An hour 40 hours ago with more players than a list keeps: lists trimmed on TimescaleDB too,
+    every listed count exact, exact_ranks exactly the players above the stated bound."""
+    conn, s = backends["timescale"].conn, backends["timescale"]
+    hour = NOW.replace(minute=0, second=0) - 40 * HOUR
+    rnd = random.Random(8)
+    rows = [(_ms(hour + rnd.random() * HOUR), f"k{int(3000 * rnd.random() ** 2)}", "kill", 1.0, None, None)
+            for _ in range(6000)]
+    for i in range(0, len(rows), 1500):
+        await append(conn, rows[i:i + 1500])
+    await fold.drain(conn)
+    assert await mismatches(conn) == {}
+    window = split(hour - 20 * MINUTE, hour + HOUR + 20 * MINUTE)
+    ranked = await reads.top_players(s, window, "", None, 100)
+    exact: dict[str, int] = {}
+    for _, p, *_ in rows:
+        exact[p] = exact.get(p, 0) + 1
+    assert len(exact) > fold.TOP_K and ranked.unlisted_max > 0
+    assert ranked.exact_ranks == sum(1 for n in exact.values() if n > ranked.unlisted_max)
+    assert all(exact[p] == n for p, n, _ in ranked.rows)
+    expected = sorted(exact.items(), key=lambda kv: (-kv[1], kv[0].encode()))
+    assert [(p, n) for p, n, _ in ranked.rows][:ranked.exact_ranks] == expected[:min(100, ranked.exact_ranks)]

@@ -23,7 +23,7 @@ from datetime import datetime
 
 import asyncpg
 
-FAMILIES = ("stats", "top", "summary")
+FAMILIES = ("stats", "top", "summary")  # the order _FOLDS lists them in
 #: Players kept per (hour, action type) in ``top_players_1h`` (also in migration 0007).
 TOP_K = 2000
 #: HLL parameters (log2m, regwidth): 16,384 registers, standard error 0.81% (migration 0006).
@@ -187,21 +187,31 @@ async def has_hll(conn: asyncpg.Connection) -> bool:
     return bool(await conn.fetchval(HAS_HLL))
 
 
+async def _fold_stats(conn: asyncpg.Connection, max_batches: int, hll: bool):
+    return await conn.fetchrow(stats_statement(hll), max_batches)
+
+
+async def _fold_top(conn: asyncpg.Connection, max_batches: int, hll: bool):
+    row = await conn.fetchrow(TOP, max_batches)
+    if row["buckets"]:
+        await conn.execute(TRIM_TOP, list(row["buckets"]), list(row["types"]))
+    return row
+
+
+async def _fold_summary(conn: asyncpg.Connection, max_batches: int, hll: bool):
+    return await conn.fetchrow(SUMMARY, max_batches)
+
+
+_FOLDS = {"stats": _fold_stats, "top": _fold_top, "summary": _fold_summary}
+
+
 async def fold(conn: asyncpg.Connection, family: str, *, max_batches: int = 500, hll: bool) -> Folded:
     """Fold up to ``max_batches`` queued batches of ``family`` (one transaction)."""
+    run = _FOLDS[family]
     async with conn.transaction():
         if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1::bigint)", _LOCK_KEYS[family]):
             return Folded(0, 0, busy=True)
-        if family == "stats":
-            row = await conn.fetchrow(stats_statement(hll), max_batches)
-        elif family == "top":
-            row = await conn.fetchrow(TOP, max_batches)
-            if row["buckets"]:
-                await conn.execute(TRIM_TOP, list(row["buckets"]), list(row["types"]))
-        elif family == "summary":
-            row = await conn.fetchrow(SUMMARY, max_batches)
-        else:
-            raise ValueError(f"unknown fold family {family!r}")
+        row = await run(conn, max_batches, hll)
     return Folded(row["batches"], row["rows"])
 
 

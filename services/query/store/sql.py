@@ -72,9 +72,13 @@ SET_TIMEOUT = statement("set_timeout", "SELECT set_config('statement_timeout', :
 #: HLL parameters of the sketches (services/ingest/store/fold.py HLL_PARAMS, migration 0006).
 _HLL = "14, 5"
 
-_EDGES = """SELECT {cols} FROM player_actions_ts
-     WHERE (time >= :b0::timestamptz AND time < :b1::timestamptz)
-        OR (time >= :b4::timestamptz AND time < :b5::timestamptz)"""
+# The edges' raw rows, read once for both actions and players.
+_EDGE_ROWS = """edges AS MATERIALIZED (
+    SELECT time, player_id FROM player_actions_ts
+    WHERE (time >= :b0::timestamptz AND time < :b1::timestamptz)
+       OR (time >= :b4::timestamptz AND time < :b5::timestamptz)
+)"""
+_EDGES = """SELECT {cols} FROM edges"""
 
 # The queued batches' rows, one batch_id index look-up per queued batch (its time range prunes the
 # partitions/chunks). MATERIALIZED keeps the window's time conditions out of this scan: with them,
@@ -135,7 +139,7 @@ def window_totals(hll: bool) -> Statement:
     """Actions (exact) and distinct players (HLL estimate, or exact) in one window."""
     whole = {"hour": "0", "hour_of_bucket": "0"}
     return statement(f"window_totals{'_hll' if hll else '_exact'}", f"""
-WITH {_PENDING_ROWS.format(queue="ingest_pending_stats")}
+WITH {_PENDING_ROWS.format(queue="ingest_pending_stats")}, {_EDGE_ROWS}
 SELECT (SELECT coalesce(sum(actions), 0) FROM ({_ACTIONS.format(**whole)}) a)::bigint AS actions,
        (SELECT {_cardinality(hll)} FROM ({_players(hll, "0", "0")}) p) AS players
 """)
@@ -146,7 +150,7 @@ def hourly_load(hll: bool) -> Statement:
     """Per UTC hour: actions (exact) and distinct players (HLL estimate, or exact)."""
     hour, of_bucket = "date_trunc('hour', time, 'UTC')", "date_trunc('hour', bucket, 'UTC')"
     return statement(f"hourly_load{'_hll' if hll else '_exact'}", f"""
-WITH {_PENDING_ROWS.format(queue="ingest_pending_stats")}
+WITH {_PENDING_ROWS.format(queue="ingest_pending_stats")}, {_EDGE_ROWS}
 SELECT a.hour, a.actions, coalesce(p.players, 0)::bigint AS players
 FROM (SELECT hour, sum(actions)::bigint AS actions
       FROM ({_ACTIONS.format(hour=hour, hour_of_bucket=of_bucket)}) a GROUP BY 1) a
