@@ -23,16 +23,6 @@ _EXACT = {
     "player_hour_counts": ("SELECT bucket, player_id, action_type, actions FROM player_hour_counts",
                            f"SELECT {_HOUR}, player_id, action_type, count(*) FROM player_actions_ts GROUP BY 1, 2, 3 "
                            f"UNION ALL SELECT {_HOUR}, player_id, '', count(*) FROM player_actions_ts GROUP BY 1, 2"),
-    # The exact top K of every (hour, action type) by (count desc, player_id).
-    "top_players_1h": ("SELECT bucket, action_type, player_id, actions FROM top_players_1h",
-                       f"""SELECT bucket, action_type, player_id, actions FROM (
-                             SELECT *, row_number() OVER (PARTITION BY bucket, action_type
-                                                          ORDER BY actions DESC, player_id COLLATE "C") AS rank
-                             FROM (SELECT {_HOUR} AS bucket, action_type, player_id, count(*) AS actions
-                                   FROM player_actions_ts GROUP BY 1, 2, 3
-                                   UNION ALL
-                                   SELECT {_HOUR}, '', player_id, count(*) FROM player_actions_ts GROUP BY 1, 3) c) r
-                           WHERE rank <= {TOP_K}"""),
     "player_summary": ("SELECT player_id, first_seen, last_seen, action_count FROM player_summary",
                        "SELECT player_id, min(time), max(time), count(*) FROM player_actions_ts GROUP BY 1"),
     "player_count": ("SELECT players FROM player_count", "SELECT count(*) FROM player_summary"),
@@ -49,6 +39,27 @@ _SKETCHES = {
 }
 
 
+_PLAYER_HOURS = f"""SELECT {_HOUR} AS bucket, action_type, player_id, count(*) AS n FROM player_actions_ts GROUP BY 1, 2, 3
+                   UNION ALL SELECT {_HOUR}, '', player_id, count(*) FROM player_actions_ts GROUP BY 1, 3"""
+
+# The top lists: every listed count exact; every (hour, type) keeps min(K, its players); nobody
+# left out has more than the list's lowest count (the bound the rankings state).
+_TOP_LISTS = f"""
+WITH raw AS ({_PLAYER_HOURS}),
+lists AS (SELECT bucket, action_type, count(*) AS kept, min(actions) AS kth FROM top_players_1h GROUP BY 1, 2),
+population AS (SELECT bucket, action_type, count(*) AS players FROM raw GROUP BY 1, 2)
+SELECT 'count differs' AS problem, t.bucket, t.action_type, t.player_id, t.actions AS n
+FROM top_players_1h t LEFT JOIN raw r USING (bucket, action_type, player_id) WHERE r.n IS DISTINCT FROM t.actions
+UNION ALL
+SELECT 'list size', p.bucket, p.action_type, NULL, coalesce(l.kept, 0)
+FROM population p LEFT JOIN lists l USING (bucket, action_type) WHERE coalesce(l.kept, 0) <> least(p.players, {TOP_K})
+UNION ALL
+SELECT 'left out above the lowest listed', r.bucket, r.action_type, r.player_id, r.n
+FROM raw r JOIN lists l USING (bucket, action_type)
+WHERE r.n > l.kth AND NOT EXISTS (SELECT 1 FROM top_players_1h t WHERE (t.bucket, t.action_type, t.player_id)
+                                                                      = (r.bucket, r.action_type, r.player_id))"""
+
+
 async def mismatches(conn) -> dict[str, list]:
     out: dict[str, list] = {}
     hll = await conn.fetchval("SELECT to_regclass('player_sketch_1min') IS NOT NULL")
@@ -57,6 +68,9 @@ async def mismatches(conn) -> dict[str, list]:
         rows = await conn.fetch(f"(({folded}) EXCEPT ALL ({raw})) UNION ALL (({raw}) EXCEPT ALL ({folded}))")
         if rows:
             out[name] = [tuple(dict(r).values()) for r in rows][:10]
+    rows = await conn.fetch(_TOP_LISTS)
+    if rows:
+        out["top_players_1h"] = [tuple(dict(r).values()) for r in rows][:10]
     if hll:
         for table, unit in _SKETCHES.items():
             rows = await conn.fetch(f"""

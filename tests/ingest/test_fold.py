@@ -72,7 +72,7 @@ async def test_folded_aggregates_equal_raw_and_late_rows_land_in_their_buckets(p
 
 async def test_top_lists_stay_the_exact_top_k_when_an_hour_has_more_players(pg_server):
     """More than TOP_K players in one hour, folded in many small batches: lists are trimmed and
-    re-entered as counts grow, and still equal the exact top K of every (hour, action type)."""
+    re-entered as counts grow: K kept, counts exact, nobody left out above the lowest listed."""
     dsn = await _database(pg_server, hll=False)
     conn = await asyncpg.connect(dsn)
     rnd = random.Random(5)

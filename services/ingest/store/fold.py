@@ -97,8 +97,10 @@ per_minute AS (
 
 
 # Per (hour, player, action type) and per (hour, player) (action_type ''), added to the exact
-# counts; every changed count that reaches its (hour, type)'s K-th (0 while fewer than K are kept)
-# enters the top list. Counts only grow, so nobody left out can have passed the K-th.
+# counts; every changed count above its (hour, type)'s K-th (-1 while fewer than K are kept) enters
+# the top list. Counts only grow and the K-th never falls, so a player left out never has more than
+# the K-th: that is the bound rankings state. (Equal to the K-th is not let in: with flat counts
+# nearly every player ties with it, and entering only to be trimmed again costs a write each.)
 TOP = "WITH" + _pick("top") + f""",
 per AS (
     SELECT date_trunc('hour', time, 'UTC') AS bucket, player_id, coalesce(action_type, '') AS action_type,
@@ -114,14 +116,14 @@ per AS (
 ), lists AS (SELECT DISTINCT bucket, action_type FROM per
 ), kth AS (
     SELECT l.bucket, l.action_type,
-           CASE WHEN count(c.player_id) >= {TOP_K} THEN min(c.actions) ELSE 0 END AS floor
+           CASE WHEN count(c.player_id) >= {TOP_K} THEN min(c.actions) ELSE -1 END AS floor
     FROM lists l LEFT JOIN top_players_1h c ON c.bucket = l.bucket AND c.action_type = l.action_type
     GROUP BY 1, 2
 ), entered AS (
     INSERT INTO top_players_1h AS t (bucket, action_type, player_id, actions)
     SELECT n.bucket, n.action_type, n.player_id, n.actions
     FROM counts n JOIN kth k ON k.bucket = n.bucket AND k.action_type = n.action_type
-    WHERE n.actions >= k.floor
+    WHERE n.actions > k.floor
     ORDER BY 1, 2, 3
     ON CONFLICT (bucket, action_type, player_id) DO UPDATE SET actions = EXCLUDED.actions
 )

@@ -21,9 +21,9 @@ CREATE TABLE IF NOT EXISTS player_hour_counts (
 ) WITH (fillfactor = 80);
 CREATE INDEX IF NOT EXISTS player_hour_counts_bucket_brin ON player_hour_counts USING brin (bucket);
 
--- The top K (2,000: services/ingest/store/fold.py TOP_K) players of each (hour, action type) by
--- their exact count in that hour. Counts only grow, so folding keeps this exact: a player outside
--- has at most the hour's K-th count, which bounds what a ranking can have missed.
+-- The top K (2,000: services/ingest/store/fold.py TOP_K) players of each (hour, action type) with
+-- their exact count in that hour (a player tying the K-th may be left out). Counts only grow, so a
+-- player outside has at most the list's lowest count, which bounds what a ranking can have missed.
 CREATE TABLE IF NOT EXISTS top_players_1h (
     bucket      timestamptz      NOT NULL,
     action_type text COLLATE "C" NOT NULL,
