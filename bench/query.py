@@ -45,8 +45,9 @@ from banhammer.common.v1 import common_pb2
 from banhammer.query.v1 import query_pb2 as pb
 from banhammer.query.v1 import query_pb2_grpc
 from services.runtime import cli
-from services.ingest.store import partitions
+from services.ingest.store import fold, partitions
 from services.ingest.store.migrate import migrate
+from tests.harness.appends import append
 from tests.harness.envoy import EnvoyGateway
 from tests.harness.health import check_health
 from tests.harness.processes import ManagedProcess, free_port, wait_until
@@ -108,18 +109,7 @@ def start_query(workdir: Path, name: str, dsn: str, **env: str) -> tuple[Managed
 
 
 # --- data ------------------------------------------------------------------------------------
-FILL_ROLLUP = """
-INSERT INTO {table} (bucket, player_id, action_type, actions, value_sum, value_max)
-SELECT date_trunc('{unit}', time AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', player_id, action_type,
-       count(*), sum(value), max(value)
-FROM player_actions_ts GROUP BY 1, 2, 3
-ORDER BY 1, 2, 3"""  # in key order: the primary-key inserts become sequential
-
-FILL_SUMMARY = """
-INSERT INTO player_summary (player_id, first_seen, last_seen, action_count, violation_count, risk_score, banned_until)
-SELECT player_id, min(time), max(time), count(*), 0, 0,
-       CASE WHEN hashtext(player_id) % 100 = 0 THEN now() + INTERVAL '1 day' END
-FROM player_actions_ts GROUP BY player_id"""
+BAN_SOME = "UPDATE player_summary SET banned_until = now() + INTERVAL '1 day' WHERE hashtext(player_id) % 100 = 0"
 
 FILL_VIOLATIONS = """
 INSERT INTO violations_ts (detected_at, player_id, rule, severity, evidence, window_start, window_end, ban_requested)
@@ -145,17 +135,15 @@ async def load(dsn: str, actions: int, players: int, time_index: bool, now: date
             # Skewed players (some far busier than others), uniform times over the last 24 h.
             rows = [(start + timedelta(seconds=span * rnd.random()), ids[int(players * rnd.random() ** 2)],
                      TYPES[int(rnd.random() * 5)], float(int(rnd.random() * 100)), None, None) for _ in range(n)]
-            await conn.copy_records_to_table("player_actions_ts", records=rows,
-                                             columns=["time", "player_id", "action_type", "value", "metadata", "event_id"])
+            await append(conn, rows, copy=True)
         timings["copy_actions_s"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
         await conn.execute("SET work_mem = '256MB'")
-        for table, unit in (("action_stats_1min", "minute"), ("action_stats_1h", "hour")):
-            await conn.execute(FILL_ROLLUP.format(table=table, unit=unit))
-        await conn.execute(FILL_SUMMARY)
+        await fold.drain(conn)
+        await conn.execute(BAN_SOME)
         await conn.execute(FILL_VIOLATIONS, 20_000, players, [r for r, _ in RULES], [s for _, s in RULES])
-        timings["fill_rollups_s"] = time.perf_counter() - t0
+        timings["fold_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         if time_index:
             await conn.execute("CREATE INDEX IF NOT EXISTS bench_player_actions_time ON player_actions_ts (time)")
@@ -171,8 +159,8 @@ async def load(dsn: str, actions: int, players: int, time_index: bool, now: date
             GRANT USAGE ON SCHEMA public TO banhammer_query;
             GRANT SELECT ON ALL TABLES IN SCHEMA public TO banhammer_query;""")
         counts = await conn.fetchrow(
-            "SELECT (SELECT count(*) FROM player_actions_ts) AS raw, (SELECT count(*) FROM action_stats_1min) AS m,"
-            " (SELECT count(*) FROM action_stats_1h) AS h, (SELECT count(*) FROM player_summary) AS players")
+            "SELECT (SELECT count(*) FROM player_actions_ts) AS raw, (SELECT count(*) FROM action_type_stats_1min) AS m,"
+            " (SELECT count(*) FROM player_hour_counts) AS h, (SELECT count(*) FROM player_summary) AS players")
         timings.update({f"rows_{k}": v for k, v in counts.items()})
     finally:
         await conn.close()

@@ -31,6 +31,9 @@ ALTER ROLE {READER_ROLE} SET default_transaction_read_only = on;
 SELECT 'CREATE DATABASE banhammer_ts OWNER {OWNER_ROLE}' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'banhammer_ts')\\gexec
 SELECT 'CREATE DATABASE energy OWNER {OWNER_ROLE}' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'energy')\\gexec
 \\c banhammer_ts
+-- Distinct players as HyperLogLog sketches (Debian: postgresql-15-hll); a superuser must create it,
+-- and ingest's migration 0006 uses it when present (exact sets otherwise).
+SELECT 'CREATE EXTENSION IF NOT EXISTS hll' WHERE EXISTS (SELECT FROM pg_available_extensions WHERE name = 'hll')\\gexec
 GRANT CONNECT ON DATABASE banhammer_ts TO {READER_ROLE};
 GRANT USAGE ON SCHEMA public TO {READER_ROLE};
 GRANT SELECT ON ALL TABLES IN SCHEMA public TO {READER_ROLE};

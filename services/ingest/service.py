@@ -16,6 +16,7 @@ from .bans import BanDeliverer, serialized_ban
 from .config import IngestConfig
 from .detection import DetectionQueue, Detector
 from .rulebook import Rulebook, file_definitions
+from .materializer import Materializer
 from .rules import Rule, load_rules
 from .store import IngestStore, run_migrations
 from .store.writes import Batch, Outcome, touched
@@ -36,6 +37,7 @@ class Ingest(Service):
         self.detector: Detector | None = None
         self._maintenance: asyncio.Task | None = None
         self.rulebook = Rulebook(self.store, self._use_rules)  # the database's rules replace the file's
+        self.materializer: Materializer | None = None
 
     def register(self, server: grpc.aio.Server) -> None:
         self.service_names = servicer.register(server, self) + rule_servicer.register(server, self.rulebook)
@@ -59,6 +61,9 @@ class Ingest(Service):
                              max_bytes=self.conf.queue_max_bytes, commit_max_rows=self.conf.commit_max_rows,
                              writers=self.conf.writers)
         self._maintenance = asyncio.create_task(self._maintain(), name="ingest-maintenance")
+        if self.conf.materialize:
+            self.materializer = Materializer.configured(self.store, self.conf)
+            self.materializer.start()
 
     async def check(self) -> None:
         await self.store.ping()
@@ -72,6 +77,8 @@ class Ingest(Service):
 
     async def close(self) -> None:
         await self.rulebook.close()
+        if self.materializer is not None:
+            await self.materializer.close()
         if self.writer is not None:
             await self.writer.close()
             await self.detection.close()

@@ -11,9 +11,9 @@ class QueryConfig:
                                     doc="Server-side cap on any query (a call's deadline can only shorten it)")
     acquire_timeout_ms: int = env("QUERY_ACQUIRE_TIMEOUT_MS", 1000,
                                   doc="Wait for a free connection before RESOURCE_EXHAUSTED")
-    snapshot_fresh_ms: int = env("QUERY_SNAPSHOT_FRESH_MS", 5000,
+    snapshot_fresh_ms: int = env("QUERY_SNAPSHOT_FRESH_MS", 500,
                                  doc="Overview/top players/hourly load results younger than this are shared as is (0: always compute)")
-    snapshot_stale_ms: int = env("QUERY_SNAPSHOT_STALE_MS", 60000,
+    snapshot_stale_ms: int = env("QUERY_SNAPSHOT_STALE_MS", 1000,
                                  doc="Older shared results are still served (with their as_of) while one recompute runs, up to this age")
     snapshot_timeout_ms: int = env("QUERY_SNAPSHOT_TIMEOUT_MS", 60000,
                                    doc="Statement timeout of a shared computation (no caller's deadline applies to it)")

@@ -8,10 +8,25 @@ from typing import Any
 
 
 @dataclass(frozen=True)
+class Accuracy:
+    """How close a figure is to the exact count over raw rows."""
+
+    exact: bool
+    relative_error: float = 0.0  # not exact: within this fraction of the exact value...
+    confidence: float = 1.0  # ...with this probability
+
+
+EXACT = Accuracy(True)
+#: HyperLogLog with 2^14 registers: standard error 1.04/128 = 0.81%; 2% is 2.46 standard errors.
+HLL = Accuracy(False, relative_error=0.02, confidence=0.98)
+
+
+@dataclass(frozen=True)
 class WindowTotals:
     window: timedelta
-    actions: int
+    actions: int  # always exact
     players: int
+    players_accuracy: Accuracy = EXACT
 
 
 @dataclass(frozen=True)
@@ -42,11 +57,31 @@ class TopPlayer:
 
 
 @dataclass(frozen=True)
+class Ranked:
+    """Ranked (player_id, action_count, last_activity) rows with their completeness bound."""
+
+    rows: list[tuple[str, int, datetime | None]]
+    unlisted_max: int  # a player not considered has at most this many actions (0: none missing)
+    exact_ranks: int  # leading ranks certainly exact (their counts exceed unlisted_max)
+
+
+@dataclass(frozen=True)
+class RankingAccuracy:
+    exact_ranks: int
+    unlisted_max: int
+
+    @property
+    def exact(self) -> bool:
+        return self.unlisted_max == 0
+
+
+@dataclass(frozen=True)
 class TopPlayersPage:
     players: list[TopPlayer]
     window_start: datetime
     as_of: datetime
     next_page_token: str
+    accuracy: RankingAccuracy = RankingAccuracy(0, 0)
 
 
 @dataclass(frozen=True)
@@ -60,6 +95,7 @@ class HourLoad:
 class HourlyLoad:
     hours: list[HourLoad]
     as_of: datetime
+    players_accuracy: Accuracy = EXACT
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,6 @@ from . import model
 from .clock import instant, now, to_us
 from .deadline import Deadline
 from .store import QueryStore, reads
-from .windows import split
 
 
 @dataclass(frozen=True)
@@ -46,8 +45,8 @@ class Players:
             if summary is None:
                 raise NotFound(f"player {q.player_id!r} has never been seen")
             violations = await reads.recent_violations(s, q.player_id, q.violations_limit)
-            # Per-minute output: whole minutes from action_stats_1min, raw rows only at the edges.
-            activity = await reads.player_activity(s, q.player_id, split(start, as_of, hours=False))
+            # Per minute from the player's raw rows (one index range): exact, and no per-player rollup.
+            activity = await reads.player_activity(s, q.player_id, start, as_of)
         return model.PlayerView(summary, violations, activity, start, as_of)
 
     async def actions(self, q: ActionsQuery, deadline: Deadline) -> model.Page:

@@ -40,8 +40,13 @@ def _range(start: datetime | None, end: datetime | None) -> common_pb2.TimeRange
     return common_pb2.TimeRange(start_time=_ts(start), end_time=_ts(end))
 
 
+def _accuracy(a: model.Accuracy) -> pb.Accuracy:
+    return pb.Accuracy(exact=a.exact, relative_error=a.relative_error, confidence=a.confidence)
+
+
 def _window(w: model.WindowTotals) -> pb.WindowStats:
-    return pb.WindowStats(window=_dur(w.window), action_count=w.actions, unique_players=w.players)
+    return pb.WindowStats(window=_dur(w.window), action_count=w.actions, unique_players=w.players,
+                          unique_players_accuracy=_accuracy(w.players_accuracy))
 
 
 def overview(o: model.Overview) -> pb.GetStatsOverviewResponse:
@@ -57,14 +62,16 @@ def top_players(p: model.TopPlayersPage) -> pb.GetTopPlayersResponse:
     return pb.GetTopPlayersResponse(
         players=[pb.TopPlayer(rank=t.rank, player_id=t.player_id, action_count=t.action_count,
                               last_activity=_ts(t.last_activity)) for t in p.players],
-        window=_range(p.window_start, p.as_of), next_page_token=p.next_page_token)
+        window=_range(p.window_start, p.as_of), next_page_token=p.next_page_token,
+        accuracy=pb.RankingAccuracy(exact=p.accuracy.exact, exact_ranks=p.accuracy.exact_ranks,
+                                    unlisted_max_count=p.accuracy.unlisted_max))
 
 
 def hourly_load(h: model.HourlyLoad) -> pb.GetHourlyLoadResponse:
     return pb.GetHourlyLoadResponse(
         hours=[pb.HourlyLoad(hour_start=_ts(x.hour_start), action_count=x.actions, unique_players=x.players)
                for x in h.hours],
-        as_of=_ts(h.as_of))
+        as_of=_ts(h.as_of), unique_players_accuracy=_accuracy(h.players_accuracy))
 
 
 def violation(v: model.Violation) -> common_pb2.Violation:

@@ -1,4 +1,8 @@
-"""Suite-wide statistics: overview, most active players, hourly load (all from the rollups)."""
+"""Suite-wide statistics: overview, most active players, hourly load.
+
+All from aggregates whose size does not grow with the number of players (store/sql.py): exact
+action counts, distinct players from HLL sketches (within 2%) or exact sets, rankings from per-hour
+top lists with a stated bound."""
 
 from __future__ import annotations
 
@@ -36,6 +40,7 @@ class _Ranking:
 
     as_of: datetime
     rows: list[tuple[str, int, datetime | None]]
+    accuracy: model.RankingAccuracy
 
     @property
     def complete(self) -> bool:
@@ -52,6 +57,12 @@ class Stats:
         self.store = store
         self.snapshots = snapshots
         self.clock = clock
+        self._hll: bool | None = None  # the schema's choice, read once
+
+    async def _sketches(self, s) -> tuple[bool, model.Accuracy]:
+        if self._hll is None:
+            self._hll = await reads.sketches(s)
+        return self._hll, model.HLL if self._hll else model.EXACT
 
     # --- overview ---------------------------------------------------------------------------
     async def overview(self, deadline: Deadline) -> model.Overview:
@@ -60,10 +71,11 @@ class Stats:
     async def _overview(self, deadline: Deadline) -> model.Overview:
         as_of = self.clock()
         async with self.store.session(deadline, consistent=True) as s:
+            hll, accuracy = await self._sketches(s)
             windows = []
             for length in (MINUTE, HOUR, DAY):
-                actions, players = await reads.window_totals(s, split(as_of - length, as_of))
-                windows.append(model.WindowTotals(length, actions, players))
+                actions, players = await reads.window_totals(s, split(as_of - length, as_of), hll)
+                windows.append(model.WindowTotals(length, actions, players, accuracy))
             by_rule = await reads.violations_by_rule(s, as_of - DAY, as_of, limits.OVERVIEW_RULES_MAX)
             by_severity = await reads.violations_by_severity(s, as_of - DAY, as_of)
             total, banned = await reads.player_totals(s, as_of)
@@ -88,28 +100,30 @@ class Stats:
                 start = bisect.bisect_right([(-n, p) for p, n, _ in ranking.rows], (-after[0], after[1]))
                 if ranking.complete or start + q.page_size < len(ranking.rows):
                     return self._page_of(ranking, q, start)
-        async with self.store.session(deadline) as s:
-            rows = await reads.top_players(s, split(as_of - q.window, as_of), q.action_type, after, q.page_size + 1)
-        return self._page(rows, q, as_of, rank, more=len(rows) > q.page_size)
+        async with self.store.session(deadline, consistent=True) as s:
+            ranked = await reads.top_players(s, split(as_of - q.window, as_of), q.action_type, after, q.page_size + 1)
+        return self._page(ranked.rows, q, as_of, rank, more=len(ranked.rows) > q.page_size,
+                          accuracy=model.RankingAccuracy(ranked.exact_ranks, ranked.unlisted_max))
 
     async def _ranking(self, q: TopPlayersQuery, deadline: Deadline) -> _Ranking:
         as_of = self.clock()
-        async with self.store.session(deadline) as s:
-            rows = await reads.top_players(s, split(as_of - q.window, as_of), q.action_type, None, RANKING_ROWS)
-        return _Ranking(as_of, rows)
+        async with self.store.session(deadline, consistent=True) as s:
+            ranked = await reads.top_players(s, split(as_of - q.window, as_of), q.action_type, None, RANKING_ROWS)
+        return _Ranking(as_of, ranked.rows, model.RankingAccuracy(ranked.exact_ranks, ranked.unlisted_max))
 
     def _page_of(self, ranking: _Ranking, q: TopPlayersQuery, start: int) -> model.TopPlayersPage:
         rows = ranking.rows[start:start + q.page_size + 1]
-        return self._page(rows, q, ranking.as_of, start, more=len(rows) > q.page_size)
+        return self._page(rows, q, ranking.as_of, start, more=len(rows) > q.page_size, accuracy=ranking.accuracy)
 
-    def _page(self, rows: list, q: TopPlayersQuery, as_of: datetime, rank: int, *, more: bool) -> model.TopPlayersPage:
+    def _page(self, rows: list, q: TopPlayersQuery, as_of: datetime, rank: int, *, more: bool,
+              accuracy: model.RankingAccuracy) -> model.TopPlayersPage:
         players = [model.TopPlayer(rank + i + 1, p, n, last) for i, (p, n, last) in enumerate(rows[:q.page_size])]
         token = ""
         if more and players:
             last = players[-1]
             token = pagination.encode("top_players", _filters(q),
                                       {"t": to_us(as_of), "n": last.action_count, "p": last.player_id, "r": last.rank})
-        return model.TopPlayersPage(players, as_of - q.window, as_of, token)
+        return model.TopPlayersPage(players, as_of - q.window, as_of, token, accuracy)
 
     def _cursor(self, cursor: dict) -> tuple[datetime, tuple[int, str], int]:
         as_of = instant(cursor.get("t"))
@@ -125,7 +139,8 @@ class Stats:
     async def _hourly(self, hours: int, deadline: Deadline) -> model.HourlyLoad:
         as_of = self.clock()
         first = floor_to(as_of, HOUR) - (hours - 1) * HOUR
-        async with self.store.session(deadline) as s:
-            per_hour = await reads.hourly_load(s, split(first, as_of))
+        async with self.store.session(deadline, consistent=True) as s:
+            hll, accuracy = await self._sketches(s)
+            per_hour = await reads.hourly_load(s, split(first, as_of), hll)
         buckets = [first + i * HOUR for i in range(hours)]
-        return model.HourlyLoad([model.HourLoad(h, *per_hour.get(h, (0, 0))) for h in buckets], as_of)
+        return model.HourlyLoad([model.HourLoad(h, *per_hour.get(h, (0, 0))) for h in buckets], as_of, accuracy)

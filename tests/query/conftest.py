@@ -34,10 +34,10 @@ class Database:
             return cur.fetchall() if cur.description is not None else []
 
 
-async def _database(pg_server) -> Database:
+async def _database(pg_server, *, hll: bool = False) -> Database:
     owner_dsn = pg_server.new_database("query", owner=OWNER)
     name = owner_dsn.rsplit("/", 1)[1]
-    dataset = await data.load(owner_dsn)
+    dataset = await data.load(owner_dsn, superuser_dsn=pg_server.dsn(name), hll=hll)
     reader_dsn = pg_server.grant_read_only(name, READER, OWNER)
     return Database(owner_dsn, reader_dsn, name, dataset)
 
@@ -50,8 +50,9 @@ async def db(pg_server) -> Database:
 
 @pytest.fixture(scope="session")
 def new_db(pg_server) -> Callable:
-    """A private copy of the data set for tests that modify data (async factory)."""
-    return lambda: _database(pg_server)
+    """A private copy of the data set for tests that modify data (async factory; ``hll=True``:
+    with the hll extension, so distinct players come from sketches)."""
+    return lambda hll=False: _database(pg_server, hll=hll)
 
 
 @dataclass

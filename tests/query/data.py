@@ -1,7 +1,9 @@
 """Deterministic test data for the query service, loaded the way ingest stores it.
 
-Raw rows are COPYed into player_actions_ts; the rollups are then filled from them exactly as the
-plain-PostgreSQL contract maintains them (one row per UTC minute/hour, player and action type).
+Raw rows are appended as ingest's append-only write path does (batches with a batch_id and a row in
+every fold queue: tests/harness/appends.py) and folded into the aggregates by ingest's real fold
+(services/ingest/store/fold.py), which also writes player_summary; the summaries' violation
+columns are then set as detection would.
 The data spreads over eight days with a dense last few hours, skewed players, exact duplicate
 rows and same-microsecond ties (pagination), and a few rows just ahead of "now".
 """
@@ -15,8 +17,9 @@ from datetime import datetime, timedelta, timezone
 
 import asyncpg
 
-from services.ingest.store import partitions
+from services.ingest.store import fold, partitions
 from services.ingest.store.migrate import migrate
+from tests.harness.appends import append
 
 ACTION_TYPES = ("reward_collection", "kill", "trade", "login")
 RULES = (("reward_rate", 3), ("impossible_value", 4), ("trade_burst", 2), ("login_spam", 1))
@@ -86,33 +89,37 @@ def generate(now: datetime, seed: int = 7) -> tuple[list[tuple], list[tuple], li
     return rows, violations, summary, Dataset(now, players, len(rows), tie_player)
 
 
-FILL_ROLLUP = """
-INSERT INTO {table} (bucket, player_id, action_type, actions, value_sum, value_max)
-SELECT date_trunc('{unit}', time AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', player_id, action_type,
-       count(*), sum(value), max(value)
-FROM player_actions_ts GROUP BY 1, 2, 3"""
+BATCH_ROWS = 1000
 
 
-async def load(dsn: str, now: datetime | None = None) -> Dataset:
-    """Migrate (ingest's real migrations) and load the data set into the database at ``dsn``."""
+async def load(dsn: str, now: datetime | None = None, *, superuser_dsn: str | None = None,
+               hll: bool = False) -> Dataset:
+    """Migrate (ingest's real migrations) and load the data set into the database at ``dsn``;
+    ``hll``: create the hll extension first (as ``superuser_dsn``), so sketches are used."""
     now = now or datetime.now(timezone.utc)
     rows, violations, summary, dataset = generate(now)
+    if hll:
+        admin = await asyncpg.connect(superuser_dsn)
+        try:
+            await admin.execute("CREATE EXTENSION IF NOT EXISTS hll")
+        finally:
+            await admin.close()
     conn = await asyncpg.connect(dsn)
     try:
         await migrate(conn)
         await partitions.ensure_days(conn, partitions.days_between(now - timedelta(days=9), now + timedelta(days=2)))
-        await conn.copy_records_to_table(
-            "player_actions_ts", records=[(t, p, k, v, m, e) for t, p, k, v, m, e in rows],
-            columns=["time", "player_id", "action_type", "value", "metadata", "event_id"])
-        for table, unit in (("action_stats_1min", "minute"), ("action_stats_1h", "hour")):
-            await conn.execute(FILL_ROLLUP.format(table=table, unit=unit))
+        for i in range(0, len(rows), BATCH_ROWS):
+            await append(conn, rows[i:i + BATCH_ROWS], copy=True)
         await conn.executemany(
             "INSERT INTO violations_ts (detected_at, player_id, rule, severity, evidence, window_start, window_end,"
             " ban_requested) VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8)", violations)
+        await fold.drain(conn)
         await conn.executemany(
             "INSERT INTO player_summary (player_id, first_seen, last_seen, action_count, violation_count, risk_score,"
             " banned_until, last_violation_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7::text::timestamptz,"
-            " NULL, now())", [(*s[:6], None if s[6] is None else str(s[6])) for s in summary])
+            " NULL, now()) ON CONFLICT (player_id) DO UPDATE SET violation_count = EXCLUDED.violation_count,"
+            " risk_score = EXCLUDED.risk_score, banned_until = EXCLUDED.banned_until",
+            [(*s[:6], None if s[6] is None else str(s[6])) for s in summary])
         await conn.execute("ANALYZE")
     finally:
         await conn.close()

@@ -45,5 +45,6 @@ def test_storage_stats_on_plain_postgres(query, db):
         assert c.chunk.endswith(f"_p{start:%Y%m%d}") and c.table in PARTITIONED and not c.compressed
 
     assert [(a.view, a.bucket_width.ToTimedelta(), a.real_time) for a in r.continuous_aggregates] == [
-        ("public.action_stats_1h", timedelta(hours=1), True), ("public.action_stats_1min", timedelta(minutes=1), True)]
+        ("public.action_type_stats_1h", timedelta(hours=1), True),
+        ("public.action_type_stats_1min", timedelta(minutes=1), True)]
     assert list(r.policies) == []  # ingest keeps no job history on plain PostgreSQL

@@ -17,7 +17,7 @@ from services.runtime.errors import FailedPrecondition, Unavailable
 from services.runtime.postgres import LazyPool
 
 from ..actions import Row
-from . import detect, migrate, outbox, partitions, writes
+from . import detect, fold, migrate, outbox, partitions, writes
 from .writes import Batch
 
 log = logging.getLogger("banhammer.ingest.store")
@@ -48,6 +48,7 @@ class IngestStore:
         self.timescale = False
         self._db = LazyPool(url, max_size=pool_size, application_name="banhammer-ingest", keep_session=True)
         self._ready = False
+        self.hll = False
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -67,6 +68,7 @@ class IngestStore:
                 self.timescale = await migrate.has_timescale(conn)
                 self.queues = [r["tablename"] for r in await conn.fetch(writes.FIND_QUEUES)]
                 self._statements = writes.Statements.of(self.queues)
+                self.hll = await fold.has_hll(conn)
             await self._db.open()
             self._ready = True
         if not self.timescale:
@@ -183,6 +185,25 @@ class IngestStore:
                 await partitions.expire(conn, retention_days)
             await partitions.expire_event_ids(conn, retention_days)
             await partitions.expire_batch_keys(conn, producer_retention_seconds)
+
+    # -- the materializer's folds (SQL in fold.py) --
+
+    async def fold(self, family: str, max_batches: int) -> fold.Folded:
+        async with self.pool.acquire(timeout=10) as conn:
+            return await fold.fold(conn, family, max_batches=max_batches, hll=self.hll)
+
+    async def queued_rows(self, family: str) -> int:
+        async with self.pool.acquire(timeout=10) as conn:
+            return await conn.fetchval(f"SELECT coalesce(sum(rows), 0) FROM {fold.queue(family)}")
+
+    async def fold_queues(self) -> list[fold.Queue]:
+        """Depth and age of every fold queue (the materializer's lag, for the ops metrics)."""
+        async with self.pool.acquire(timeout=10) as conn:
+            return await fold.queues(conn)
+
+    async def expire_aggregates(self, retention_days: int) -> None:
+        async with self.pool.acquire() as conn:
+            await fold.expire(conn, retention_days)
 
 
 class _connect:

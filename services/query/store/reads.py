@@ -6,50 +6,64 @@ import json
 from datetime import datetime, timedelta
 
 from .. import model
-from ..windows import Split
+from ..windows import Split, split
 from . import Session, sql
 
-#: Bucket width of each rollup (fixed by the schema contract).
-ROLLUP_WIDTHS = {"action_stats_1min": timedelta(minutes=1), "action_stats_1h": timedelta(hours=1)}
+#: Bucket width of each aggregate (fixed by the schema contract).
+ROLLUP_WIDTHS = {"action_stats_1min": timedelta(minutes=1), "action_stats_1h": timedelta(hours=1),
+                 "action_type_stats_1min": timedelta(minutes=1), "action_type_stats_1h": timedelta(hours=1)}
 
 
 def _bounds(split: Split) -> dict[str, datetime]:
     return dict(zip(("b0", "b1", "b2", "b3", "b4", "b5"), split.params()))
 
 
-async def window_totals(s: Session, split: Split) -> tuple[int, int]:
+async def sketches(s: Session) -> bool:
+    """True when distinct players come from HLL sketches (approximate), False: exact sets."""
+    return (await s.fetchrow(sql.SKETCHES))["hll"]
+
+
+async def window_totals(s: Session, split: Split, hll: bool) -> tuple[int, int]:
     """(actions, distinct players) in the window."""
-    row = await s.fetchrow(sql.WINDOW_TOTALS, _bounds(split))
+    row = await s.fetchrow(sql.window_totals(hll), _bounds(split))
     return row["actions"], row["players"]
 
 
 async def top_players(s: Session, split: Split, action_type: str, after: tuple[int, str] | None,
-                      limit: int) -> list[tuple[str, int, datetime | None]]:
-    """(player_id, action_count, last_activity) ranked, after the keyset ``after``."""
+                      limit: int) -> model.Ranked:
+    """(player_id, action_count, last_activity) ranked, after the keyset ``after``, with the bound."""
     count, player = after if after is not None else (2**63 - 1, "")
     values = {**_bounds(split), "action_type": action_type, "after_count": count,
               "after_player": player, "limit": limit}
-    rows = await s.fetch(sql.top_players(bool(action_type)), values)
-    return [(r["player_id"], r["action_count"], r["last_activity"]) for r in rows]
+    rows = await s.fetch(sql.TOP_PLAYERS, values)
+    meta = {r["kind"]: r["action_count"] for r in rows if r["kind"]}
+    return model.Ranked([(r["player_id"], r["action_count"], r["last_activity"]) for r in rows if not r["kind"]],
+                        unlisted_max=meta[1], exact_ranks=meta[2])
 
 
-async def hourly_load(s: Session, split: Split) -> dict[datetime, tuple[int, int]]:
-    rows = await s.fetch(sql.HOURLY_LOAD, _bounds(split))
+async def hourly_load(s: Session, split: Split, hll: bool) -> dict[datetime, tuple[int, int]]:
+    rows = await s.fetch(sql.hourly_load(hll), _bounds(split))
     return {r["hour"]: (r["actions"], r["players"]) for r in rows}
 
 
-async def player_activity(s: Session, player_id: str, split: Split) -> list[model.MinuteActivity]:
-    rows = await s.fetch(sql.PLAYER_ACTIVITY, {**_bounds(split), "player_id": player_id})
+async def player_activity(s: Session, player_id: str, start: datetime, end: datetime) -> list[model.MinuteActivity]:
+    rows = await s.fetch(sql.PLAYER_ACTIVITY, {"player_id": player_id, "start": start, "end": end})
     return [model.MinuteActivity(r["minute"], r["actions"], r["value_sum"]) for r in rows]
 
 
+def _hours(since: datetime, until: datetime) -> dict[str, datetime]:
+    """The window and its whole UTC hours [h0, h1) (h0 == h1 when there are none)."""
+    w = split(since, until)
+    return {"since": since, "until": until, "h0": w.b2, "h1": w.b3}
+
+
 async def violations_by_rule(s: Session, since: datetime, until: datetime, limit: int) -> list[model.RuleCount]:
-    rows = await s.fetch(sql.VIOLATIONS_BY_RULE, {"since": since, "until": until, "limit": limit})
+    rows = await s.fetch(sql.VIOLATIONS_BY_RULE, {**_hours(since, until), "limit": limit})
     return [model.RuleCount(r["rule"], r["severity"], r["count"]) for r in rows]
 
 
 async def violations_by_severity(s: Session, since: datetime, until: datetime) -> dict[int, int]:
-    rows = await s.fetch(sql.VIOLATIONS_BY_SEVERITY, {"since": since, "until": until})
+    rows = await s.fetch(sql.VIOLATIONS_BY_SEVERITY, _hours(since, until))
     return {r["severity"]: r["count"] for r in rows}
 
 

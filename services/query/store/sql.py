@@ -6,10 +6,12 @@ parameter carries an explicit cast, so the same text runs through asyncpg and th
 drivers (the PGlite+TimescaleDB test path in ``tests/timescale/`` passes ISO strings).
 
 Window statements take the six boundaries of ``services.query.windows.Split`` (``b0``..``b5``):
-raw rows only at the ragged edges (each under a minute), ``action_stats_1min`` for whole minutes,
-``action_stats_1h`` for whole hours. They read the same tables on TimescaleDB (real-time
-continuous aggregates) and on plain PostgreSQL (rollup tables kept exact by ingest), so the
-answers agree. Bucket arithmetic is UTC (``date_trunc(..., 'UTC')``), whatever the session's
+raw rows only at the ragged edges (each under a minute), per-minute aggregates for whole minutes,
+per-hour ones for whole hours, plus the raw rows of batches ingest has not folded yet. None of the
+aggregates has a row per player, so a window costs O(buckets) whatever the number of players.
+They are the same tables, folded the same way, on TimescaleDB and on plain PostgreSQL, so the
+answers agree. Distinct players come from HLL sketches where the hll extension exists (within 2%)
+and from exact per-bucket player sets where it does not: ``sketches`` says which. Bucket arithmetic is UTC (``date_trunc(..., 'UTC')``), whatever the session's
 TimeZone.
 
 Text ordering uses ``COLLATE "C"`` (byte order), so keyset cursors behave the same on any database
@@ -51,131 +53,250 @@ def statement(name: str, text: str) -> Statement:
 
 # --- health ---------------------------------------------------------------------------------
 SCHEMA_READY = statement("schema_ready", """
-SELECT to_regclass('player_actions_ts') IS NOT NULL AND to_regclass('action_stats_1min') IS NOT NULL
-   AND to_regclass('action_stats_1h') IS NOT NULL AND to_regclass('violations_ts') IS NOT NULL
-   AND to_regclass('player_summary') IS NOT NULL AS ready
+SELECT to_regclass('player_actions_ts') IS NOT NULL AND to_regclass('violations_ts') IS NOT NULL
+   AND to_regclass('player_summary') IS NOT NULL AND to_regclass('action_type_stats_1min') IS NOT NULL
+   AND to_regclass('top_players_1h') IS NOT NULL AND to_regclass('player_count') IS NOT NULL
+   AND to_regclass('violation_counts_1h') IS NOT NULL AND to_regclass('ingest_pending_summary') IS NOT NULL AS ready
 """)
 
 SET_TIMEOUT = statement("set_timeout", "SELECT set_config('statement_timeout', :timeout_ms::text, true)")
 
 
-# --- windows over the rollups ---------------------------------------------------------------
-def _pieces(columns_raw: str, columns_agg: str, where: str = "") -> str:
-    """The five pieces of a split window as one UNION ALL (``where``: extra AND conditions)."""
+# --- windows over the aggregates ----------------------------------------------------------
+# Pieces of a Split: raw rows at the ragged edges [b0,b1) and [b4,b5); per-minute aggregates for
+# [b1,b2) and [b3,b4); per-hour ones for [b2,b3). Batches still queued for the fold
+# (ingest_pending_stats) are in no aggregate yet: their raw rows inside [b1,b4) are added. Read in
+# one REPEATABLE READ snapshot, a fold's dequeue and its aggregates are seen together or not at
+# all, so counts are exact at any moment, fold lag or not.
+
+#: HLL parameters of the sketches (services/ingest/store/fold.py HLL_PARAMS, migration 0006).
+_HLL = "14, 5"
+
+# The edges' raw rows, read once for both actions and players.
+_EDGE_ROWS = """edges AS MATERIALIZED (
+    SELECT time, player_id FROM player_actions_ts
+    WHERE (time >= :b0::timestamptz AND time < :b1::timestamptz)
+       OR (time >= :b4::timestamptz AND time < :b5::timestamptz)
+)"""
+_EDGES = """SELECT {cols} FROM edges"""
+
+# The queued batches' rows, one batch_id index look-up per queued batch (its time range prunes the
+# partitions/chunks). MATERIALIZED keeps the window's time conditions out of this scan: with them,
+# the planner may pick a time range scan of a whole day instead.
+_PENDING_JOIN = """(SELECT batch_id, min_time, max_time FROM {queue}) q
+    CROSS JOIN LATERAL (
+        SELECT time, player_id, action_type, value FROM player_actions_ts a
+        WHERE a.batch_id = q.batch_id AND a.time >= q.min_time AND a.time <= q.max_time{extra}) a"""
+_PENDING_ROWS = """pending AS MATERIALIZED (
+    SELECT a.* FROM """ + _PENDING_JOIN.replace("{extra}", "") + """
+)"""
+_PENDING_STATS = """SELECT {cols} FROM pending WHERE time >= :b1::timestamptz AND time < :b4::timestamptz"""
+
+_MINUTES = """SELECT {cols} FROM {table}
+     WHERE (bucket >= :b1::timestamptz AND bucket < :b2::timestamptz)
+        OR (bucket >= :b3::timestamptz AND bucket < :b4::timestamptz)"""
+
+_HOURS = """SELECT {cols} FROM {table} WHERE bucket >= :b2::timestamptz AND bucket < :b3::timestamptz"""
+
+
+def _raw(cols: str) -> str:
+    """Raw rows no aggregate holds: the edges and the queued batches."""
+    return f"{_EDGES.format(cols=cols)}\n    UNION ALL\n    {_PENDING_STATS.format(cols=cols)}"
+
+
+_ACTIONS = f"""
+    SELECT {{hour}} AS hour, count(*) AS actions FROM ({_raw("time")}) r GROUP BY 1
+    UNION ALL
+    {_MINUTES.format(cols="{hour_of_bucket}, actions", table="action_type_stats_1min")}
+    UNION ALL
+    {_HOURS.format(cols="{hour_of_bucket}, actions", table="action_type_stats_1h")}"""
+
+
+def _players(hll: bool, hour: str, hour_of_bucket: str) -> str:
+    """Per ``hour`` expression: an hll sketch (``s``) or the player ids (``player_id``)."""
+    if hll:
+        return f"""
+    SELECT {hour} AS hour, hll_add_agg(hll_hash_text(player_id), {_HLL}) AS s FROM ({_raw("time, player_id")}) r GROUP BY 1
+    UNION ALL
+    {_MINUTES.format(cols=hour_of_bucket + ", players", table="player_sketch_1min")}
+    UNION ALL
+    {_HOURS.format(cols=hour_of_bucket + ", players", table="player_sketch_1h")}"""
     return f"""
-    SELECT {columns_raw} FROM player_actions_ts
-     WHERE time >= :b0::timestamptz AND time < :b1::timestamptz{where}
+    SELECT {hour} AS hour, player_id FROM ({_raw("time, player_id")}) r
     UNION ALL
-    SELECT {columns_agg} FROM action_stats_1min
-     WHERE bucket >= :b1::timestamptz AND bucket < :b2::timestamptz{where}
+    {_MINUTES.format(cols=hour_of_bucket + ", player_id", table="players_seen_1min")}
     UNION ALL
-    SELECT {columns_agg} FROM action_stats_1h
-     WHERE bucket >= :b2::timestamptz AND bucket < :b3::timestamptz{where}
-    UNION ALL
-    SELECT {columns_agg} FROM action_stats_1min
-     WHERE bucket >= :b3::timestamptz AND bucket < :b4::timestamptz{where}
-    UNION ALL
-    SELECT {columns_raw} FROM player_actions_ts
-     WHERE time >= :b4::timestamptz AND time < :b5::timestamptz{where}"""
+    {_HOURS.format(cols=hour_of_bucket + ", player_id", table="players_seen_1h")}"""
 
 
-_TYPE = " AND action_type = :action_type::text"
+def _cardinality(hll: bool) -> str:
+    return ("coalesce(round(hll_cardinality(hll_union_agg(s))), 0)::bigint" if hll
+            else "count(DISTINCT player_id)::bigint")
 
-# Actions and distinct players in one window. Grouping by player first lets PostgreSQL hash
-# instead of sorting for count(DISTINCT).
-WINDOW_TOTALS = statement("window_totals", f"""
-SELECT coalesce(sum(n), 0)::bigint AS actions, count(*)::bigint AS players
-FROM (SELECT player_id, sum(actions) AS n
-      FROM ({_pieces("player_id, 1::bigint AS actions", "player_id, actions")}) pieces
-      GROUP BY player_id) per_player
+
+@cache
+def window_totals(hll: bool) -> Statement:
+    """Actions (exact) and distinct players (HLL estimate, or exact) in one window."""
+    whole = {"hour": "0", "hour_of_bucket": "0"}
+    return statement(f"window_totals{'_hll' if hll else '_exact'}", f"""
+WITH {_PENDING_ROWS.format(queue="ingest_pending_stats")}, {_EDGE_ROWS}
+SELECT (SELECT coalesce(sum(actions), 0) FROM ({_ACTIONS.format(**whole)}) a)::bigint AS actions,
+       (SELECT {_cardinality(hll)} FROM ({_players(hll, "0", "0")}) p) AS players
 """)
 
 
 @cache
-def top_players(by_type: bool) -> Statement:
-    """One page of the ranking by action count (ties: player_id in byte order), after the keyset
-    cursor (:after_count, :after_player); the first page passes the bigint maximum and ''.
+def hourly_load(hll: bool) -> Statement:
+    """Per UTC hour: actions (exact) and distinct players (HLL estimate, or exact)."""
+    hour, of_bucket = "date_trunc('hour', time, 'UTC')", "date_trunc('hour', bucket, 'UTC')"
+    return statement(f"hourly_load{'_hll' if hll else '_exact'}", f"""
+WITH {_PENDING_ROWS.format(queue="ingest_pending_stats")}, {_EDGE_ROWS}
+SELECT a.hour, a.actions, coalesce(p.players, 0)::bigint AS players
+FROM (SELECT hour, sum(actions)::bigint AS actions
+      FROM ({_ACTIONS.format(hour=hour, hour_of_bucket=of_bucket)}) a GROUP BY 1) a
+LEFT JOIN (SELECT hour, {_cardinality(hll)} AS players
+           FROM ({_players(hll, hour, of_bucket)}) p GROUP BY 1) p ON p.hour = a.hour
+ORDER BY a.hour
+""")
 
-    last_activity comes from the raw table, but only for the page's players, each one backward
-    index probe on (player_id, time DESC): rollups do not keep the exact time of the last action.
-    """
-    where = _TYPE if by_type else ""
-    return statement(f"top_players{'_by_type' if by_type else ''}", f"""
-WITH counts AS (
-    SELECT player_id, sum(actions)::bigint AS action_count
-    FROM ({_pieces("player_id, 1::bigint AS actions", "player_id, actions", where)}) pieces
-    GROUP BY player_id
-), page AS (
+
+# The most active players of a window, from the per-hour top lists (top_players_1h): candidates
+# are every player listed in an hour the window overlaps, plus the players of batches still
+# queued for the top fold. A candidate's count is exact: whole hours from player_hour_counts (and
+# the queued batches' rows in them), partial hours [b0,b2) and [b3,b5) from raw rows through the
+# (player_id, time) index. A player who is no candidate has at most the K-th count of every full
+# list it overlaps (``unlisted_max``), so ranks whose count exceeds that are exact. action_type ''
+# is every type (the lists and counts keep it as such).
+_TOP_K = 2000  # services/ingest/store/fold.py TOP_K
+_RAW_TYPE = "(:action_type::text = '' OR {a}action_type = :action_type::text)"
+_TOP_COUNTS = f"""
+{_PENDING_ROWS.format(queue="ingest_pending_top")}, window_pending AS (
+    SELECT player_id, time FROM pending
+    WHERE time >= :b0::timestamptz AND time < :b5::timestamptz AND {_RAW_TYPE.format(a="")}
+), lists AS MATERIALIZED (
+    SELECT bucket, count(*) AS kept, min(actions) AS kth FROM top_players_1h
+    WHERE bucket >= date_trunc('hour', :b0::timestamptz, 'UTC') AND bucket < :b5::timestamptz
+      AND action_type = :action_type::text
+    GROUP BY bucket
+), candidates AS (
+    SELECT player_id FROM top_players_1h
+    WHERE bucket >= date_trunc('hour', :b0::timestamptz, 'UTC') AND bucket < :b5::timestamptz
+      AND action_type = :action_type::text
+    UNION
+    SELECT player_id FROM window_pending
+), pending_hours AS (  -- queued rows in the whole hours, per player (aggregated once)
+    SELECT player_id, count(*) AS n FROM window_pending
+    WHERE time >= :b2::timestamptz AND time < :b3::timestamptz GROUP BY player_id
+), counts AS MATERIALIZED (
+    SELECT c.player_id,
+           (coalesce((SELECT sum(h.actions) FROM player_hour_counts h
+                      WHERE h.player_id = c.player_id AND h.action_type = :action_type::text
+                        AND h.bucket >= :b2::timestamptz AND h.bucket < :b3::timestamptz), 0)
+            + (SELECT count(*) FROM player_actions_ts a
+               WHERE a.player_id = c.player_id AND {_RAW_TYPE.format(a="a.")}
+                 AND a.time >= :b0::timestamptz AND a.time < :b2::timestamptz)
+            + (SELECT count(*) FROM player_actions_ts a
+               WHERE a.player_id = c.player_id AND {_RAW_TYPE.format(a="a.")}
+                 AND a.time >= :b3::timestamptz AND a.time < :b5::timestamptz)
+            + coalesce(p.n, 0))::bigint AS action_count
+    FROM candidates c LEFT JOIN pending_hours p ON p.player_id = c.player_id
+), bound AS (
+    SELECT coalesce(sum(kth) FILTER (WHERE kept >= {_TOP_K}), 0)::bigint AS unlisted_max FROM lists
+)"""
+
+# One page of the ranking by action count (ties: player_id in byte order), after the keyset cursor
+# (:after_count, :after_player; the first page passes the bigint maximum and ''), and one last row
+# with kind 1 and 2: unlisted_max and exact_ranks in action_count. last_activity: one backward index probe per
+# page row on (player_id, time DESC).
+TOP_PLAYERS = statement("top_players", f"""
+WITH {_TOP_COUNTS}, page AS (
     SELECT player_id, action_count FROM counts
-    WHERE action_count < :after_count::bigint
-       OR (action_count = :after_count::bigint AND player_id COLLATE "C" > :after_player::text)
+    WHERE action_count > 0
+      AND (action_count < :after_count::bigint
+           OR (action_count = :after_count::bigint AND player_id COLLATE "C" > :after_player::text))
     ORDER BY action_count DESC, player_id COLLATE "C"
     LIMIT :limit::int
 )
-SELECT p.player_id, p.action_count,
+SELECT * FROM (
+SELECT 0 AS kind, p.player_id, p.action_count,
        (SELECT a.time FROM player_actions_ts a
          WHERE a.player_id = p.player_id AND a.time >= :b0::timestamptz AND a.time < :b5::timestamptz
-               {" AND a.action_type = :action_type::text" if by_type else ""}
+           AND {_RAW_TYPE.format(a="a.")}
          ORDER BY a.time DESC LIMIT 1) AS last_activity
 FROM page p
-ORDER BY p.action_count DESC, p.player_id COLLATE "C"
-""")
-
-
-# Per UTC hour: actions and distinct players (the seed's load analysis, from the rollups).
-HOURLY_LOAD = statement("hourly_load", f"""
-SELECT hour, sum(n)::bigint AS actions, count(*)::bigint AS players
-FROM (SELECT date_trunc('hour', t, 'UTC') AS hour, player_id, sum(actions) AS n
-      FROM ({_pieces("time AS t, player_id, 1::bigint AS actions", "bucket, player_id, actions")}) pieces
-      GROUP BY 1, 2) per_player
-GROUP BY hour
-ORDER BY hour
-""")
-
-# One player's per-minute activity; pieces from a Split(hours=False) (whole minutes only).
-PLAYER_ACTIVITY = statement("player_activity", f"""
-SELECT minute, sum(actions)::bigint AS actions, sum(value_sum)::float8 AS value_sum
-FROM ({_pieces("date_trunc('minute', time, 'UTC') AS minute, 1::bigint AS actions, value AS value_sum",
-               "bucket, actions, value_sum", " AND player_id = :player_id::text")}) pieces
-GROUP BY minute
-ORDER BY minute
+UNION ALL
+SELECT 1, NULL, unlisted_max, NULL FROM bound
+UNION ALL
+SELECT 2, NULL, (SELECT count(*) FROM counts, bound WHERE action_count > unlisted_max), NULL
+) answer
+ORDER BY kind, action_count DESC, player_id COLLATE "C"
 """)
 
 
 # --- overview -------------------------------------------------------------------------------
-# Per rule: count, and the severity of its latest violation (a rule's configured severity).
-VIOLATIONS_BY_RULE = statement("violations_by_rule", """
-SELECT rule, (array_agg(severity ORDER BY detected_at DESC, id DESC))[1]::int AS severity,
-       count(*)::bigint AS count
-FROM violations_ts
-WHERE detected_at >= :since::timestamptz AND detected_at < :until::timestamptz
+# Violations per rule and per severity: whole hours [:h0, :h1) from violation_counts_1h, the
+# partial hours at both ends from violations_ts. A rule's severity is its latest violation's.
+_VIOLATION_PIECES = """
+    SELECT rule, severity, violations AS n, last_detected_at AS at, last_id AS id FROM violation_counts_1h
+    WHERE bucket >= :h0::timestamptz AND bucket < :h1::timestamptz
+    UNION ALL
+    SELECT rule, severity, 1, detected_at, id FROM violations_ts
+    WHERE (detected_at >= :since::timestamptz AND detected_at < :h0::timestamptz)
+       OR (detected_at >= :h1::timestamptz AND detected_at < :until::timestamptz)"""
+
+VIOLATIONS_BY_RULE = statement("violations_by_rule", f"""
+SELECT rule, (array_agg(severity ORDER BY at DESC, id DESC))[1]::int AS severity, sum(n)::bigint AS count
+FROM ({_VIOLATION_PIECES}) pieces
 GROUP BY rule
 ORDER BY count DESC, rule COLLATE "C"
 LIMIT :limit::int
 """)
 
-VIOLATIONS_BY_SEVERITY = statement("violations_by_severity", """
-SELECT severity::int AS severity, count(*)::bigint AS count
-FROM violations_ts
-WHERE detected_at >= :since::timestamptz AND detected_at < :until::timestamptz
+VIOLATIONS_BY_SEVERITY = statement("violations_by_severity", f"""
+SELECT severity::int AS severity, sum(n)::bigint AS count
+FROM ({_VIOLATION_PIECES}) pieces
 GROUP BY severity
 """)
 
-PLAYER_TOTALS = statement("player_totals", """
-SELECT count(*)::bigint AS total,
-       count(*) FILTER (WHERE banned_until > :as_of::timestamptz)::bigint AS banned
-FROM player_summary
+# Players ever seen: the trigger-kept count plus new players of batches still queued for the
+# summary fold; banned ones through the partial index on banned_until.
+PLAYER_TOTALS = statement("player_totals", f"""
+WITH {_PENDING_ROWS.format(queue="ingest_pending_summary")}
+SELECT ((SELECT players FROM player_count)
+        + (SELECT count(DISTINCT p.player_id) FROM pending p
+           WHERE NOT EXISTS (SELECT 1 FROM player_summary s WHERE s.player_id = p.player_id)))::bigint AS total,
+       (SELECT count(*) FROM player_summary WHERE banned_until > :as_of::timestamptz)::bigint AS banned
 """)
+
+SKETCHES = statement("sketches", "SELECT to_regclass('player_sketch_1min') IS NOT NULL AS hll")
 
 
 # --- one player ---------------------------------------------------------------------------
-PLAYER_SUMMARY = statement("player_summary", """
-SELECT s.player_id, s.first_seen, s.last_seen, s.action_count, s.violation_count, s.risk_score,
-       coalesce(s.banned_until > :as_of::timestamptz, false) AS banned,
-       (SELECT max(v.severity)::int FROM violations_ts v WHERE v.player_id = s.player_id) AS highest_severity
-FROM player_summary s
-WHERE s.player_id = :player_id::text
+# player_summary plus the rows of batches still queued for the summary fold (found through the
+# batch index: the queue is short), so a player is complete from its first acknowledged action.
+PLAYER_SUMMARY = statement("player_summary", f"""
+WITH pending AS (
+    SELECT min(a.time) AS first_seen, max(a.time) AS last_seen, count(*) AS n
+    FROM {_PENDING_JOIN.format(queue="ingest_pending_summary", extra=" AND a.player_id = :player_id::text")}
+)
+SELECT :player_id::text AS player_id, least(s.first_seen, p.first_seen) AS first_seen,
+       greatest(s.last_seen, p.last_seen) AS last_seen, (coalesce(s.action_count, 0) + p.n)::bigint AS action_count,
+       s.violation_count, s.risk_score, coalesce(s.banned_until > :as_of::timestamptz, false) AS banned,
+       (SELECT max(v.severity)::int FROM violations_ts v WHERE v.player_id = :player_id::text) AS highest_severity
+FROM pending p LEFT JOIN player_summary s ON s.player_id = :player_id::text
+WHERE s.player_id IS NOT NULL OR p.n > 0
 """)
+
+# One player's per-minute activity, from raw rows through the (player_id, time) index (exact).
+PLAYER_ACTIVITY = statement("player_activity", """
+SELECT date_trunc('minute', time, 'UTC') AS minute, count(*)::bigint AS actions, sum(value)::float8 AS value_sum
+FROM player_actions_ts
+WHERE player_id = :player_id::text AND time >= :start::timestamptz AND time < :end::timestamptz
+GROUP BY 1
+ORDER BY 1
+""")
+
+_TYPE = " AND action_type = :action_type::text"
 
 # jsonb as is: a ::text cast would run for every candidate row before the top-N sort.
 _VIOLATION_COLUMNS = """id, detected_at, player_id, rule, severity::int AS severity, evidence,
@@ -241,7 +362,9 @@ LIMIT :limit::int
 
 # --- storage ------------------------------------------------------------------------------
 # The service's tables: the seed's "*_ts" plus the summary and the rollups.
-OWN_TABLES = ("player_actions_ts", "violations_ts", "player_summary", "action_stats_1min", "action_stats_1h")
+OWN_TABLES = ("player_actions_ts", "violations_ts", "player_summary", "action_stats_1min", "action_stats_1h",
+              "action_type_stats_1min", "action_type_stats_1h", "player_sketch_1min", "player_sketch_1h",
+              "players_seen_1min", "players_seen_1h", "player_hour_counts", "top_players_1h", "violation_counts_1h")
 
 TIMESCALEDB_VERSION = statement("timescaledb_version", """
 SELECT (SELECT extversion FROM pg_extension WHERE extname = 'timescaledb') AS version
@@ -399,11 +522,11 @@ WHERE ca.view_schema = current_schema()
 ORDER BY 1
 """)
 
-# Plain PostgreSQL: the rollups are tables maintained in the write transaction (always current).
+# Plain PostgreSQL: the folded aggregates (readers add the raw rows of queued batches: real time).
 CAGGS_PLAIN = statement("caggs_plain", """
 SELECT n.nspname || '.' || c.relname AS view, c.relname AS name
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = current_schema() AND c.relname IN ('action_stats_1min', 'action_stats_1h')
+WHERE n.nspname = current_schema() AND c.relname IN ('action_type_stats_1min', 'action_type_stats_1h')
 ORDER BY 1
 """)
 
@@ -413,10 +536,11 @@ SELECT EXISTS (SELECT 1 FROM timescaledb_information.hypertables
 """)
 
 
-def all_statements() -> list[Statement]:
-    """Every statement variant (for tests that run them all, e.g. on TimescaleDB)."""
+def all_statements(*, hll: bool = True) -> list[Statement]:
+    """Every statement variant (for tests that run them all, e.g. on TimescaleDB); ``hll``: the
+    sketch variants too (they need the hll extension)."""
     fixed = [v for v in globals().values() if isinstance(v, Statement)]
-    variants = [top_players(b) for b in (False, True)]
+    variants = [f(h) for f in (window_totals, hourly_load) for h in ((False, True) if hll else (False,))]
     variants += [player_actions(t, a) for t in (False, True) for a in (False, True)]
     variants += [violations(*(bool(i >> k & 1) for k in range(5))) for i in range(32)]
     return fixed + variants
