@@ -122,4 +122,4 @@ async def migrate_command(conf: EnergyConfig) -> int:
     return 0
 
 
-SPEC = ServiceSpec("energy", EnergyConfig, Energy, default_port=50054, commands={"migrate": migrate_command})
+SPEC = ServiceSpec("energy", EnergyConfig, Energy, default_port=50054, metrics_port=9464, commands={"migrate": migrate_command})

@@ -117,5 +117,5 @@ async def migrate_command(conf: IngestConfig) -> int:
     return 0
 
 
-SPEC = ServiceSpec("ingest", IngestConfig, Ingest, default_port=50051,
+SPEC = ServiceSpec("ingest", IngestConfig, Ingest, default_port=50051, metrics_port=9461,
                    commands={"migrate": migrate_command, "import-sqlite": sqlite_import.import_command})

@@ -84,4 +84,4 @@ class Session(Service):
         await self.blocking.aclose()
 
 
-SPEC = ServiceSpec("session", SessionConfig, Session, default_port=50053, commands={"issue-token": issue_token.COMMAND})
+SPEC = ServiceSpec("session", SessionConfig, Session, default_port=50053, metrics_port=9463, commands={"issue-token": issue_token.COMMAND})
