@@ -13,7 +13,7 @@ from services.runtime import Service, ServiceSpec
 from services.runtime.migrations import MigrationError
 from services.runtime.postgres import LazyPool
 
-from . import servicer
+from . import metrics, servicer
 from .alerts import Alerts
 from .buildings import Buildings
 from .config import EnergyConfig
@@ -47,6 +47,7 @@ class Energy(Service):
         self.sessions = SessionClient(conf.session_addr)
         self.writer = ReadingWriter(self.influx, Spool(conf.spool_dir, conf.spool_max_bytes),
                                     direct_timeout=conf.influxdb_timeout_seconds)
+        metrics.follow_spool(lambda: self.writer.spool.pending_bytes, lambda: self.writer.spool.pending_batches)
         self.building_store = BuildingStore(self.db)
         alert_store = AlertStore(self.db)
         usage_store = UsageStore(self.db)

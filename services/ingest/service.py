@@ -10,7 +10,7 @@ import grpc
 
 from services.runtime import Service, ServiceSpec, Unavailable
 
-from . import servicer, sqlite_import
+from . import metrics, servicer, sqlite_import
 from .actions import RawAction, Row, TimeWindow, validate
 from .bans import BanClient
 from .config import IngestConfig
@@ -49,6 +49,7 @@ class Ingest(Service):
         self.writer = Writer(self._commit, after_commit=self.detection.put, max_rows=self.conf.queue_max_rows,
                              max_bytes=self.conf.queue_max_bytes, commit_max_rows=self.conf.commit_max_rows,
                              writers=self.conf.writers)
+        metrics.follow_queue(lambda: self.writer.queued_rows, lambda: self.writer.queued_bytes)
         self._maintenance = asyncio.create_task(self._maintain(), name="ingest-maintenance")
 
     async def check(self) -> None:
@@ -83,7 +84,10 @@ class Ingest(Service):
         return await self.writer.submit(rows)
 
     async def _commit(self, batches: Sequence[Sequence[Row]]):
-        result = await self.store.write(batches, want_touched=bool(self.detector and self.detector.rules))
+        with metrics.COMMIT_SECONDS.time():
+            result = await self.store.write(batches, want_touched=bool(self.detector and self.detector.rules))
+        metrics.ROWS_COMMITTED.inc(sum(len(b) for i, b in enumerate(batches) if i not in (result.failures or {})))
+        metrics.DUPLICATES.inc(sum(d for d in result.duplicates if isinstance(d, int)))
         per_batch: list = list(result.duplicates)
         for i, exc in (result.failures or {}).items():
             per_batch[i] = exc
@@ -94,6 +98,7 @@ class Ingest(Service):
         async def one(v: detect_sql.Recorded) -> None:
             until = await self.bans.ban(rule, v, found[v.player_id].evidence)
             if until is not False:
+                metrics.BANS_SENT.inc()
                 async with self.store.pool.acquire() as conn:
                     await detect_sql.set_banned_until(conn, v.player_id, until)
 
