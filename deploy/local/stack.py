@@ -30,13 +30,15 @@ from processes import Proc, Processes, StackError, alive, group_members, port_fr
 from stores import Stores  # noqa: E402
 
 from render import UPSTREAMS, render  # noqa: E402
+from monitoring import Prometheus  # noqa: E402
 from services.runtime import cli  # noqa: E402
 from services.runtime.config import describe, env, load  # noqa: E402
 
 SERVICE_ORDER = ("session", "ingest", "query", "energy")  # session first: ingest and energy call it
 #: The ports of each process, as StackConfig fields (each moved by its variable).
 PORTS = {"postgres": ("pg_port",), "redis": ("redis_port",), "influxdb": ("influx_port", "influx_rpc_port"),
-         **{name: (f"{name}_port",) for name in SERVICE_ORDER}, "envoy": ("envoy_port", "envoy_admin_port")}
+         **{name: (f"{name}_port", f"{name}_metrics_port") for name in SERVICE_ORDER},
+         "envoy": ("envoy_port", "envoy_admin_port", "envoy_stats_port"), "prometheus": ("prometheus_port",)}
 
 
 @dataclass(frozen=True)
@@ -48,10 +50,17 @@ class StackConfig:
     influx_rpc_port: int = env("LOCAL_INFLUX_RPC_PORT", 58088, doc="InfluxDB backup/restore RPC")
     envoy_port: int = env("LOCAL_ENVOY_PORT", 8000, doc="Gateway: gRPC and JSON")
     envoy_admin_port: int = env("LOCAL_ENVOY_ADMIN_PORT", 9901, doc="Envoy admin (127.0.0.1 only)")
+    envoy_stats_port: int = env("LOCAL_ENVOY_STATS_PORT", 9902, doc="Envoy /stats/prometheus")
+    prometheus_port: int = env("LOCAL_PROMETHEUS_PORT", 9090, doc="Prometheus (scrapes every service and Envoy)")
+    prometheus_bin: str = env("LOCAL_PROMETHEUS_BIN", "prometheus", doc="Prometheus binary (Debian package prometheus)")
     ingest_port: int = env("LOCAL_INGEST_PORT", 50051, doc="ingest service gRPC")
     query_port: int = env("LOCAL_QUERY_PORT", 50052, doc="query service gRPC")
     session_port: int = env("LOCAL_SESSION_PORT", 50053, doc="session service gRPC")
     energy_port: int = env("LOCAL_ENERGY_PORT", 50054, doc="energy service gRPC")
+    ingest_metrics_port: int = env("LOCAL_INGEST_METRICS_PORT", 9461, doc="ingest service /metrics")
+    query_metrics_port: int = env("LOCAL_QUERY_METRICS_PORT", 9462, doc="query service /metrics")
+    session_metrics_port: int = env("LOCAL_SESSION_METRICS_PORT", 9463, doc="session service /metrics")
+    energy_metrics_port: int = env("LOCAL_ENERGY_METRICS_PORT", 9464, doc="energy service /metrics")
     pg_bin: str = env("LOCAL_PG_BIN", "/usr/lib/postgresql/15/bin", doc="PostgreSQL binaries")
     envoy_bin: str = env("LOCAL_ENVOY_BIN", "", doc="Envoy binary (default: the venv's, then PATH)")
     health_timeout: float = env("LOCAL_HEALTH_TIMEOUT", 30.0, doc="Seconds `up` waits for SERVING")
@@ -60,6 +69,9 @@ class StackConfig:
     def service_port(self, name: str) -> int:
         return getattr(self, f"{name}_port")
 
+    def metrics_port(self, name: str) -> int:
+        return getattr(self, f"{name}_metrics_port")
+
 
 class Stack:
     def __init__(self, conf: StackConfig) -> None:
@@ -67,6 +79,7 @@ class Stack:
         self.state = Path(conf.state_dir).resolve()
         self.procs = Processes(self.state, REPO)
         self.stores = Stores(conf, self.state, self.procs)
+        self.prometheus = Prometheus(conf, self.state, self.procs, SERVICE_ORDER)
 
     # --- up ---------------------------------------------------------------------------------
     def up(self) -> int:
@@ -79,6 +92,7 @@ class Stack:
             for name in SERVICE_ORDER:
                 self._ensure(self._service_proc(name))
             self._envoy_up()
+            self.prometheus.up()
             if failing := self._wait_healthy(self.conf.health_timeout):
                 raise StackError(f"not SERVING through the gateway within {self.conf.health_timeout:.0f}s: "
                                  f"{', '.join(failing)} (logs: {self.procs.log_dir})")
@@ -119,6 +133,7 @@ class Stack:
 
     def _preflight(self) -> None:
         self.stores.preflight()
+        self.prometheus.preflight()
         self._envoy_bin()
         missing = [str(p.relative_to(REPO)) for p in (REPO / "gen", REPO / "build" / "banhammer.pb") if not p.exists()]
         if missing:
@@ -140,6 +155,7 @@ class Stack:
             "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "gen")]),
             "GRPC_HOST": "127.0.0.1",
             "GRPC_PORT": str(c.service_port(name)),
+            "METRICS_PORT": str(c.metrics_port(name)),
             "MALLOC_ARENA_MAX": "2",  # as in the Dockerfile
             "LOG_LEVEL": c.log_level,
             "SESSION_SERVICE_ADDR": f"127.0.0.1:{c.session_port}",
@@ -150,7 +166,7 @@ class Stack:
             **s.service_env(),
         }
         return Proc(name, [sys.executable, "-m", f"services.{name}"], marker=f"services.{name}",
-                    ports=[c.service_port(name)], env=environ)
+                    ports=[c.service_port(name), c.metrics_port(name)], env=environ)
 
     def _envoy_bin(self) -> str:
         candidates = [self.conf.envoy_bin, str(Path(sys.executable).parent / "envoy"), shutil.which("envoy") or ""]
@@ -170,7 +186,7 @@ class Stack:
                   "!! examples work unchanged. Development only; compose and Kubernetes run with it on.\n"
                   "!! Start with GATEWAY_AUTH=on to require `authorization: Bearer <session token>`.\n" + "!" * 78)
         text = render(
-            "local", auth=auth, listen_port=c.envoy_port, admin_port=c.envoy_admin_port,
+            "local", auth=auth, listen_port=c.envoy_port, admin_port=c.envoy_admin_port, stats_port=c.envoy_stats_port,
             upstreams={u.name: f"127.0.0.1:{c.service_port(u.name)}" for u in UPSTREAMS},
             otlp=os.environ.get("LOCAL_OTLP_ADDR") or None,
         )
@@ -182,7 +198,7 @@ class Stack:
         argv = [self._envoy_bin(), "-c", str(config_path), "--use-dynamic-base-id",
                 "--log-level", "warn", "--drain-time-s", "2", "--file-flush-interval-msec", "1000"]
         if self._ensure(Proc("envoy", argv, marker=str(config_path),
-                             ports=[c.envoy_port, c.envoy_admin_port])) == "started":
+                             ports=[c.envoy_port, c.envoy_admin_port, c.envoy_stats_port])) == "started":
             self.procs.wait_ready("envoy", lambda: self.stores.http_ok(c.envoy_admin_port, "/ready"),
                                   20, f"admin http://127.0.0.1:{c.envoy_admin_port}/ready")
 
@@ -223,7 +239,9 @@ class Stack:
 
     def summary(self) -> None:
         c = self.conf
-        rows = [(name, self.procs.pid(name)) for name in ("postgres", "redis", "influxdb", *SERVICE_ORDER, "envoy")]
+        metrics = "  ".join(f"http://127.0.0.1:{port}{path}" for port, path in self.prometheus.metrics_urls())
+        rows = [(name, self.procs.pid(name))
+                for name in ("postgres", "redis", "influxdb", *SERVICE_ORDER, "envoy", "prometheus")]
         print("\nprocesses:")
         for name, pid in rows:
             print(f"  {name:<10} {'running, pid ' + str(pid) if pid else 'not running'}")
@@ -235,6 +253,8 @@ class Stack:
               Redis                  redis://127.0.0.1:{c.redis_port}/0
               InfluxDB (v1 API)      http://127.0.0.1:{c.influx_port}  database {self.stores.influx_db}
               services (direct)      ingest :{c.ingest_port}  query :{c.query_port}  session :{c.session_port}  energy :{c.energy_port}
+              Prometheus             http://127.0.0.1:{c.prometheus_port}   (targets: /targets, alerts: /alerts)
+              metrics                {metrics}
               logs                   {self.procs.log_dir}/"""))
         print("\nhealth through the gateway (grpc.health.v1, header x-banhammer-service):")
         for name, state in self.health().items():
@@ -242,7 +262,7 @@ class Stack:
 
     # --- down -------------------------------------------------------------------------------
     def down(self) -> int:
-        known = ["envoy", *reversed(SERVICE_ORDER), "influxdb", "redis", "postgres"]
+        known = ["prometheus", "envoy", *reversed(SERVICE_ORDER), "influxdb", "redis", "postgres"]
         names = known + [n for n in self.procs.recorded() if n not in known]
         pids = {n: self.procs.pid(n) for n in names}
         for name in names:

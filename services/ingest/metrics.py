@@ -21,6 +21,10 @@ LAG_SECONDS = Gauge("banhammer_ingest_lag_seconds", "Seconds the named backgroun
                     "commit", ("stage",))
 
 
+def follow_lag(stage: str, seconds: Callable[[], float]) -> None:
+    LAG_SECONDS.labels(stage).set_function(seconds)
+
+
 def follow_queue(rows: Callable[[], float], size: Callable[[], float]) -> None:
     """Read the writer's queue at scrape time (no bookkeeping on the hot path)."""
     QUEUED_ROWS.set_function(rows)

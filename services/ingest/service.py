@@ -50,6 +50,7 @@ class Ingest(Service):
                              max_bytes=self.conf.queue_max_bytes, commit_max_rows=self.conf.commit_max_rows,
                              writers=self.conf.writers)
         metrics.follow_queue(lambda: self.writer.queued_rows, lambda: self.writer.queued_bytes)
+        metrics.follow_lag("detection", self.detection.lag_seconds)
         self._maintenance = asyncio.create_task(self._maintain(), name="ingest-maintenance")
 
     async def check(self) -> None:

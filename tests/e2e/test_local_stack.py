@@ -16,7 +16,8 @@ from tests.harness.paths import REPO
 STACK = REPO / "deploy" / "local" / "stack.py"
 PORT_VARS = ("LOCAL_PG_PORT", "LOCAL_REDIS_PORT", "LOCAL_INFLUX_PORT", "LOCAL_INFLUX_RPC_PORT", "LOCAL_ENVOY_PORT",
              "LOCAL_ENVOY_ADMIN_PORT", "LOCAL_INGEST_PORT", "LOCAL_QUERY_PORT", "LOCAL_SESSION_PORT",
-             "LOCAL_ENERGY_PORT")
+             "LOCAL_ENERGY_PORT", "LOCAL_ENVOY_STATS_PORT", "LOCAL_PROMETHEUS_PORT", "LOCAL_INGEST_METRICS_PORT",
+             "LOCAL_QUERY_METRICS_PORT", "LOCAL_SESSION_METRICS_PORT", "LOCAL_ENERGY_METRICS_PORT")
 
 
 def processes_mentioning(text: str) -> list[str]:
@@ -61,7 +62,8 @@ def test_stack_up_then_down_leaves_nothing(tmp_path):
     assert_nothing_left(env)
 
 
-@pytest.mark.parametrize("variable", ["LOCAL_QUERY_PORT", "LOCAL_ENVOY_PORT"])
+@pytest.mark.parametrize("variable", ["LOCAL_QUERY_PORT", "LOCAL_ENVOY_PORT", "LOCAL_PROMETHEUS_PORT",
+                                      "LOCAL_SESSION_METRICS_PORT"])
 def test_up_with_a_port_in_use_starts_nothing(tmp_path, variable):
     """Every port is checked before anything starts; the error is one line naming the port."""
     require_generated_code()
