@@ -42,7 +42,8 @@ class Prometheus:
         c = self.conf
         return _generate().prometheus_config(
             {name: f"127.0.0.1:{c.metrics_port(name)}" for name in self.services},
-            f"127.0.0.1:{c.envoy_stats_port}", [str(GENERATE.parent / "rules" / "*.yml")])
+            f"127.0.0.1:{c.envoy_stats_port}", [str(GENERATE.parent / "rules" / "*.yml")],
+            interval="5s")  # short, so a developer (and the end-to-end test) sees a call within seconds
 
     def up(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
