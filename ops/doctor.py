@@ -1,0 +1,137 @@
+"""``python -m ops doctor``: one line per check of each store, OK or FAIL, exit 1 when any fails.
+
+PostgreSQL (ingest, energy): reachable and its version, extensions, migrations applied. Redis:
+reachable, persistence (AOF, which the session service's WAITAOF needs), eviction policy. InfluxDB:
+reachable, the database and its retention policy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import asyncpg
+
+from services.energy.influx.client import RETENTION_POLICY
+from services.energy.store.migrate import MIGRATIONS as ENERGY_MIGRATIONS
+from services.ingest.store import migrate as ingest_migrate
+from services.runtime.migrations import MigrationError
+
+from . import influx, pg, rdb
+from .config import OpsConfig
+
+UNREACHABLE = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncio.TimeoutError)
+
+
+@dataclass(frozen=True)
+class Check:
+    store: str
+    ok: bool
+    detail: str
+
+    def line(self) -> str:
+        return f"{'OK  ' if self.ok else 'FAIL'} {self.store:<16} {self.detail}"
+
+
+def _reachable(store: str, probe: Callable[[], str]) -> Check:
+    try:
+        return Check(store, True, f"reachable, {probe()}")
+    except UNREACHABLE + (rdb.redis.RedisError,) as exc:
+        return Check(store, False, f"unreachable: {' '.join(str(exc).split()) or type(exc).__name__}")
+
+
+def _extensions(store: str, db: pg.DatabaseInfo) -> Check:
+    found = [f"{name} {db.extensions[name]}" if name in db.extensions else f"{name} absent"
+             for name in pg.WATCHED_EXTENSIONS]
+    mode = "TimescaleDB" if "timescaledb" in db.extensions else "plain PostgreSQL mode"
+    return Check(store, True, f"extensions: {', '.join(found)} ({mode})")
+
+
+async def _ingest_schema(url: str) -> Check:
+    conn = await asyncpg.connect(url, timeout=5)
+    try:
+        version = await ingest_migrate.schema_version(conn)
+    finally:
+        await conn.close()
+    latest = ingest_migrate.LATEST
+    if version == latest:
+        return Check("ingest database", True, f"migrations: all {latest} applied")
+    if version < latest:
+        return Check("ingest database", False, f"migrations: at version {version} of {latest}: "
+                     "run `python -m services.ingest migrate`")
+    return Check("ingest database", False, f"migrations: at version {version}, newer than this code ({latest})")
+
+
+async def _energy_schema(url: str) -> Check:
+    conn = await asyncpg.connect(url, timeout=5)
+    try:
+        await ENERGY_MIGRATIONS.check(conn)
+    except MigrationError as exc:
+        return Check("energy database", False, f"migrations: {exc}")
+    finally:
+        await conn.close()
+    return Check("energy database", True, f"migrations: all {ENERGY_MIGRATIONS.latest} applied")
+
+
+def _postgres(store: str, url: str, schema) -> list[Check]:
+    found: list[pg.DatabaseInfo] = []
+
+    def probe() -> str:
+        found.append(asyncio.run(pg.info(url)))
+        return f"PostgreSQL {found[0].version}"
+
+    checks = [_reachable(store, probe)]
+    if found:
+        checks += [_extensions(store, found[0]), asyncio.run(schema(url))]
+    return checks
+
+
+def _redis(url: str) -> list[Check]:
+    found: list[dict] = []
+
+    def probe() -> str:
+        found.append(rdb.client(url).info())
+        return f"Redis {found[0]['redis_version']}"
+
+    checks = [_reachable("redis", probe)]
+    if found:
+        config = rdb.client(url).config_get("appendonly") | rdb.client(url).config_get("maxmemory-policy")
+        aof = config.get("appendonly") == "yes"
+        checks.append(Check("redis", aof, "persistence: AOF on" if aof else
+                            "persistence: AOF off (the session service needs it: appendonly yes)"))
+        policy = config.get("maxmemory-policy", "")
+        safe = rdb.eviction_safe(policy)
+        checks.append(Check("redis", safe, f"eviction policy: {policy}" + (
+            "" if safe else " would evict sessions, revocations or bans: set maxmemory-policy noeviction")))
+    return checks
+
+
+def _influx(conf: OpsConfig) -> list[Check]:
+    client = influx.Influx(conf.influxdb_url, conf.influxdb_username, conf.influxdb_password)
+    checks = [_reachable("influxdb", lambda: f"InfluxDB {client.ping()}")]
+    if not checks[0].ok:
+        return checks
+    db = conf.influxdb_database
+    if db not in client.databases():
+        return checks + [Check("influxdb", False, f"database {db!r} missing (the energy service creates it on start)")]
+    policies = client.retention_policies(db)
+    if RETENTION_POLICY not in policies:
+        return checks + [Check("influxdb", False, f"retention policy {RETENTION_POLICY!r} missing on {db!r}")]
+    duration, default = policies[RETENTION_POLICY]
+    return checks + [Check("influxdb", True, f"database {db!r}, retention policy {RETENTION_POLICY} {duration}"
+                           + (" (default)" if default else ""))]
+
+
+def run(conf: OpsConfig, stream=None) -> int:
+    stream = stream or sys.stdout
+    checks = [*_postgres("ingest database", conf.ingest_database_url, _ingest_schema),
+              *_postgres("energy database", conf.energy_database_url, _energy_schema),
+              *_redis(conf.redis_url), *_influx(conf)]
+    for check in checks:
+        print(check.line(), file=stream, flush=True)
+    failed = [c for c in checks if not c.ok]
+    print(f"{len(checks) - len(failed)} passed, {len(failed)} failed" if failed else f"all {len(checks)} checks passed",
+          file=stream)
+    return 1 if failed else 0
