@@ -20,6 +20,11 @@ WHERE schemaname NOT IN ('pg_catalog', 'information_schema') AND schemaname NOT 
 """
 
 
+#: The public schema as PostgreSQL 15 creates it (owned by the database owner, usable by everyone).
+RESET_PUBLIC = ("DROP SCHEMA IF EXISTS public CASCADE", "CREATE SCHEMA public",
+                "ALTER SCHEMA public OWNER TO pg_database_owner", "GRANT USAGE ON SCHEMA public TO PUBLIC")
+
+
 @dataclass(frozen=True)
 class DatabaseInfo:
     version: str
@@ -49,14 +54,17 @@ def dump_version(pg_bin: str = "") -> str:
 async def restore(url: str, path: Path, *, name: str, force: bool, timescale: bool, pg_bin: str = "") -> None:
     """Restore a custom-format dump into ``url``. Objects are owned by the connecting role
     (--no-owner); grants are restored, so the roles they name (e.g. the query service's read-only
-    role) must exist on the target. TimescaleDB: the documented pre/post-restore calls."""
+    role) must exist on the target. ``force``: the public schema is emptied first. TimescaleDB: the
+    documented pre/post-restore calls."""
     target = await info(url)
     if target.tables and not force:
         raise UsageError(f"{name}: the target database is not empty ({target.tables} tables): restore into an "
                          "empty database, or pass --force to replace the objects the backup holds")
     argv = [tools.find("pg_restore", pg_bin), "--no-owner", "--no-password", f"--dbname={url}"]
-    if force:
-        argv += ["--clean", "--if-exists"]
+    if force and target.tables:
+        # pg_restore --clean cannot drop partitions' inherited constraints: start from an empty schema.
+        await _execute(url, *(["DROP EXTENSION IF EXISTS timescaledb CASCADE"] if "timescaledb" in target.extensions
+                              else []), *RESET_PUBLIC)
     if timescale:  # TimescaleDB's documented restore: not one transaction, between pre and post calls
         argv.append("--exit-on-error")
         await _execute(url, "CREATE EXTENSION IF NOT EXISTS timescaledb", "SELECT timescaledb_pre_restore()")

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,8 +25,9 @@ EVICTION_SAFE = "noeviction"
 
 
 def client(url: str, db: int | None = None) -> redis.Redis:
-    kwargs = {"db": db} if db is not None else {}
-    return redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5, **kwargs)
+    if db is not None:  # the URL's own /<db> would win over a db= argument
+        url = urllib.parse.urlunsplit(urllib.parse.urlsplit(url)._replace(path=f"/{db}"))
+    return redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5)
 
 
 def server_info(url: str) -> dict:
@@ -53,11 +55,9 @@ def restore(url: str, rdb: Path, *, force: bool, server_bin: str = "redis-server
     if existing:
         target.flushall()
     restored = 0
-    with _reader(rdb, server_bin) as source:
-        for db in keyspace(source):
-            src, dst = source, client(url, db)
-            src.select(db)
-            restored += _copy(src, dst)
+    with _reader(rdb, server_bin) as port:
+        for db in keyspace(redis.Redis(host="127.0.0.1", port=port)):
+            restored += _copy(redis.Redis(host="127.0.0.1", port=port, db=db, socket_timeout=10), client(url, db))
     return restored
 
 
@@ -73,8 +73,8 @@ def _copy(src: redis.Redis, dst: redis.Redis) -> int:
 
 
 @contextlib.contextmanager
-def _reader(rdb: Path, server_bin: str) -> Iterator[redis.Redis]:
-    """A private, loopback-only redis-server that loads ``rdb`` and persists nothing."""
+def _reader(rdb: Path, server_bin: str) -> Iterator[int]:
+    """A private, loopback-only redis-server that loads ``rdb`` and persists nothing; yields its port."""
     with tempfile.TemporaryDirectory(prefix="banhammer-restore-") as work:
         (Path(work) / "dump.rdb").write_bytes(rdb.read_bytes())
         with socket.socket() as s:
@@ -87,7 +87,7 @@ def _reader(rdb: Path, server_bin: str) -> Iterator[redis.Redis]:
         try:
             reader = redis.Redis(host="127.0.0.1", port=port, socket_timeout=10)
             _wait_loaded(reader, proc)
-            yield reader
+            yield port
         finally:
             proc.terminate()
             proc.wait(10)
