@@ -114,11 +114,19 @@ def _influx(conf: OpsConfig) -> list[Check]:
     if not checks[0].ok:
         return checks
     db = conf.influxdb_database
+    # The energy service creates the database and its policy with the first reading it writes: before
+    # that their absence is expected; readings kept under another policy (e.g. autogen, kept forever) are not.
     if db not in client.databases():
-        return checks + [Check("influxdb", False, f"database {db!r} missing (the energy service creates it on start)")]
+        return checks + [Check("influxdb", True, f"database {db!r} not created yet (the energy service creates it, "
+                                                 f"with retention policy {RETENTION_POLICY}, on its first reading)")]
     policies = client.retention_policies(db)
     if RETENTION_POLICY not in policies:
-        return checks + [Check("influxdb", False, f"retention policy {RETENTION_POLICY!r} missing on {db!r}")]
+        if not client.query("SHOW MEASUREMENTS LIMIT 1", db):
+            return checks + [Check("influxdb", True, f"database {db!r} holds no readings yet (retention policy "
+                                                     f"{RETENTION_POLICY} is created with the first)")]
+        return checks + [Check("influxdb", False, f"database {db!r} holds readings but has no retention policy "
+                                                  f"{RETENTION_POLICY}: they are kept under "
+                                                  f"{', '.join(sorted(policies)) or 'no policy'} instead")]
     duration, default = policies[RETENTION_POLICY]
     return checks + [Check("influxdb", True, f"database {db!r}, retention policy {RETENTION_POLICY} {duration}"
                            + (" (default)" if default else ""))]

@@ -4,6 +4,7 @@
                                           # all ports checked first, and a failed start stops what it started
     python deploy/local/stack.py status   # the same summary, starting nothing
     python deploy/local/stack.py down     # stop everything it started; checks no process is left
+    python deploy/local/stack.py env      # `export` lines for the stack's stores (for `python -m ops ...`)
 
 Data, logs (logs/*.log) and pid files (run/*.pid) live under LOCAL_STATE_DIR (default .local/,
 git-ignored). Every port can be moved with an environment variable: see `--help`.
@@ -260,6 +261,10 @@ class Stack:
         for name, state in self.health().items():
             print(f"  {name:<8} {state}")
 
+    def ops_env(self) -> dict[str, str]:
+        """The stores' variables as the services see them, plus influxd's backup RPC port."""
+        return {**self.stores.service_env(), "INFLUXDB_BACKUP_ADDR": f"127.0.0.1:{self.conf.influx_rpc_port}"}
+
     # --- down -------------------------------------------------------------------------------
     def down(self) -> int:
         known = ["prometheus", "envoy", *reversed(SERVICE_ORDER), "influxdb", "redis", "postgres"]
@@ -284,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="environment:\n" + rows + "\n  LOCAL_OTLP_ADDR          OTLP/gRPC collector host:port for Envoy traces",
     )
-    parser.add_argument("command", choices=["up", "down", "status"])
+    parser.add_argument("command", choices=["up", "down", "status", "env"])
     args = parser.parse_args(argv)
     return cli.run(lambda: run(args.command), parser.prog)
 
@@ -295,6 +300,12 @@ def run(command: str) -> int:
         return stack.up()
     if command == "down":
         return stack.down()
+    if command == "env":
+        import shlex
+
+        for var, value in stack.ops_env().items():
+            print(f"export {var}={shlex.quote(value)}")
+        return 0
     stack.summary()
     return 0 if all(s == "SERVING" for s in stack.health().values()) else 1
 

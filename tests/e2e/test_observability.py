@@ -140,3 +140,21 @@ def _rules() -> dict:
     import yaml
 
     return yaml.safe_load(Path(REPO / "deploy" / "prometheus" / "rules" / "banhammer.rules.yml").read_text())
+
+
+def test_doctor_passes_on_the_local_stack(running_stack):
+    """`make doctor`'s path: the stack's `env` exports, then `python -m ops doctor`."""
+    import subprocess
+    import sys
+
+    env, _ = running_stack
+    exports = stack(env, "env")
+    assert exports.returncode == 0, exports.stderr
+    ops_env = dict(env)
+    for line in exports.stdout.splitlines():
+        var, _, value = line.removeprefix("export ").partition("=")
+        ops_env[var] = value
+    done = subprocess.run([sys.executable, "-m", "ops", "doctor"], env=ops_env, cwd=REPO, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.strip().splitlines()[-1].startswith("all ")

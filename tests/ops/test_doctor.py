@@ -99,12 +99,28 @@ def test_redis_without_aof_fails(healthy):
         "FAIL redis            persistence: AOF off (the session service needs it: appendonly yes)"]
 
 
-def test_a_schema_behind_and_a_missing_database_fail(healthy, new_database):
+def test_a_schema_behind_fails(healthy, new_database):
     empty = new_database("ops_unmigrated")
-    done = ops(healthy.env(ENERGY_DATABASE_URL=empty, INFLUXDB_DATABASE="nowhere"), "doctor")
+    done = ops(healthy.env(ENERGY_DATABASE_URL=empty), "doctor")
     assert done.returncode == 1
-    failed = [line for line in done.stdout.splitlines() if line.startswith("FAIL")]
-    assert failed == [
-        "FAIL energy database  migrations: the database has no schema yet: run the service's migrate command",
-        "FAIL influxdb         database 'nowhere' missing (the energy service creates it on start)",
-    ], done.stdout
+    assert [line for line in done.stdout.splitlines() if line.startswith("FAIL")] == [
+        "FAIL energy database  migrations: the database has no schema yet: run the service's migrate command"]
+
+
+def test_readings_without_the_retention_policy_fail(healthy):
+    """Before the first reading no database (or policy) is expected; readings kept forever are not."""
+    done = ops(healthy.env(INFLUXDB_DATABASE="fresh"), "doctor")
+    assert done.returncode == 0, done.stdout
+    assert "OK   influxdb         database 'fresh' not created yet" in done.stdout
+    healthy.influx.query('CREATE DATABASE "forever"')
+    done = ops(healthy.env(INFLUXDB_DATABASE="forever"), "doctor")
+    assert done.returncode == 0 and "database 'forever' holds no readings yet" in done.stdout, done.stdout
+    import urllib.request
+
+    urllib.request.urlopen(urllib.request.Request(f"{healthy.influx.url}/write?db=forever", data=b"sensor_readings v=1",
+                                                  method="POST"), timeout=10).read()
+    done = ops(healthy.env(INFLUXDB_DATABASE="forever"), "doctor")
+    assert done.returncode == 1
+    assert [line for line in done.stdout.splitlines() if line.startswith("FAIL")] == [
+        "FAIL influxdb         database 'forever' holds readings but has no retention policy energy_30d: "
+        "they are kept under autogen instead"]
