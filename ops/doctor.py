@@ -22,7 +22,8 @@ from services.runtime.migrations import MigrationError
 from . import influx, pg, rdb
 from .config import OpsConfig
 
-UNREACHABLE = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncio.TimeoutError)
+#: What "cannot reach or talk to the store" looks like; ValueError: a malformed URL.
+UNREACHABLE = (OSError, ValueError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncio.TimeoutError)
 
 
 @dataclass(frozen=True)
@@ -134,11 +135,14 @@ def _influx(conf: OpsConfig) -> list[Check]:
 
 def run(conf: OpsConfig, stream=None) -> int:
     stream = stream or sys.stdout
-    checks = [*_postgres("ingest database", conf.ingest_database_url, _ingest_schema),
-              *_postgres("energy database", conf.energy_database_url, _energy_schema),
-              *_redis(conf.redis_url), *_influx(conf)]
-    for check in checks:
-        print(check.line(), file=stream, flush=True)
+    stores = [lambda: _postgres("ingest database", conf.ingest_database_url, _ingest_schema),
+              lambda: _postgres("energy database", conf.energy_database_url, _energy_schema),
+              lambda: _redis(conf.redis_url), lambda: _influx(conf)]
+    checks: list[Check] = []
+    for store in stores:  # printed store by store: a slow or hanging store shows where it is
+        for check in store():
+            print(check.line(), file=stream, flush=True)
+            checks.append(check)
     failed = [c for c in checks if not c.ok]
     print(f"{len(checks) - len(failed)} passed, {len(failed)} failed" if failed else f"all {len(checks)} checks passed",
           file=stream)

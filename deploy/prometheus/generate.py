@@ -11,13 +11,16 @@ select by them.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 import yaml
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parents[1]))  # the repository, when run as a script
+
+from services.runtime.cli import CommandParser, run  # noqa: E402
+
 RULES = HERE / "rules" / "banhammer.rules.yml"
 #: Service → its default metrics port (METRICS_PORT), as declared by each service's ServiceSpec.
 METRICS_PORTS = {"ingest": 9461, "query": 9462, "session": 9463, "energy": 9464}
@@ -67,11 +70,16 @@ def k8s_prometheus_rule() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python deploy/prometheus/generate.py", description=__doc__.split("\n\n")[0])
+    prog = "python deploy/prometheus/generate.py"
+    parser = CommandParser(prog=prog, description=__doc__.split("\n\n")[0])
     parser.add_argument("--target", choices=["compose", "k8s-rules"], required=True)
     args = parser.parse_args(argv)
-    sys.stdout.write(compose_config() if args.target == "compose" else k8s_prometheus_rule())
-    return 0
+
+    def write() -> int:
+        sys.stdout.write(compose_config() if args.target == "compose" else k8s_prometheus_rule())
+        return 0
+
+    return run(write, prog)
 
 
 if __name__ == "__main__":
