@@ -105,7 +105,7 @@ def _redis(url: str) -> list[Check]:
         policy = config.get("maxmemory-policy", "")
         safe = rdb.eviction_safe(policy)
         checks.append(Check("redis", safe, f"eviction policy: {policy}" + (
-            "" if safe else " would evict sessions, revocations or bans: set maxmemory-policy noeviction")))
+            "" if safe else " would evict sessions and bans: set maxmemory-policy noeviction (or volatile-lru)")))
     return checks
 
 

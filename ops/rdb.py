@@ -21,7 +21,6 @@ from services.runtime.cli import UsageError
 
 from . import tools
 
-EVICTION_SAFE = "noeviction"
 
 
 def client(url: str, db: int | None = None) -> redis.Redis:
@@ -114,6 +113,6 @@ def version(url: str) -> str:
 
 
 def eviction_safe(policy: str) -> bool:
-    # allkeys-* would evict bans; sessions and revocation markers carry TTLs, so volatile-* would evict
-    # those (a dropped revocation lets a revoked session back in): only noeviction is safe here.
-    return policy == EVICTION_SAFE
+    # allkeys-* would evict sessions and bans. Durable state never carries a TTL (services/session/
+    # KEYS.md), so noeviction and volatile-* (which evict only cache, leases, limits) are safe.
+    return not policy.startswith("allkeys-")

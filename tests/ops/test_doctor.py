@@ -1,5 +1,5 @@
-"""`python -m ops doctor`: one line per check, OK on healthy stores; a stopped store, an unsafe Redis
-eviction policy, Redis without AOF, a schema behind and a missing InfluxDB database each FAIL with a
+"""`python -m ops doctor`: one line per check, OK on healthy stores; a stopped store, an allkeys-*
+Redis eviction policy, Redis without AOF, a schema behind and a missing InfluxDB database each FAIL with a
 clear line and exit 1."""
 
 from __future__ import annotations
@@ -73,7 +73,19 @@ def test_a_stopped_store_fails(healthy):
     assert "Traceback" not in done.stdout + done.stderr
 
 
-@pytest.mark.parametrize("policy", ["allkeys-lru", "volatile-ttl"])
+def test_volatile_eviction_is_allowed(healthy):
+    """Only cache, leases and limits carry TTLs (services/session/KEYS.md): volatile-* evicts nothing else."""
+    r = redis.Redis.from_url(healthy.redis.url)
+    r.config_set("maxmemory-policy", "volatile-lru")
+    try:
+        done = ops(healthy.env(), "doctor")
+    finally:
+        r.config_set("maxmemory-policy", "noeviction")
+    assert done.returncode == 0, done.stdout
+    assert "OK   redis            eviction policy: volatile-lru" in done.stdout
+
+
+@pytest.mark.parametrize("policy", ["allkeys-lru", "allkeys-random"])
 def test_an_evicting_redis_fails(healthy, policy):
     r = redis.Redis.from_url(healthy.redis.url)
     r.config_set("maxmemory-policy", policy)
@@ -83,8 +95,8 @@ def test_an_evicting_redis_fails(healthy, policy):
         r.config_set("maxmemory-policy", "noeviction")
     assert done.returncode == 1
     failed = [line for line in done.stdout.splitlines() if line.startswith("FAIL")]
-    assert failed == [f"FAIL redis            eviction policy: {policy} would evict sessions, revocations or bans: "
-                      "set maxmemory-policy noeviction"], done.stdout
+    assert failed == [f"FAIL redis            eviction policy: {policy} would evict sessions and bans: "
+                      "set maxmemory-policy noeviction (or volatile-lru)"], done.stdout
 
 
 def test_redis_without_aof_fails(healthy):
