@@ -46,7 +46,7 @@ CASES = {
     "demo bad number": (["scripts/demo.py", "--players", "many"], 2, "--players"),
     "bench all bad option": (["-m", "bench", "--fast"], 2, "unrecognized"),
     **{f"bench {name} bad option": (["-m", f"bench.{name}", "--fast"], 2, "unrecognized")
-       for name in ("ingest", "query", "session", "energy")},
+       for name in ("ingest", "query", "session", "energy", "metrics")},
 }
 ENV = {"bad configuration": {"ENERGY_POOL_SIZE": "eight"}, "stack bad port": {"LOCAL_PG_PORT": "fifty"}}
 
