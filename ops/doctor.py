@@ -16,8 +16,8 @@ import asyncpg
 
 from services.energy.influx.client import RETENTION_POLICY
 from services.energy.store.migrate import MIGRATIONS as ENERGY_MIGRATIONS
-from services.ingest.store import migrate as ingest_migrate
-from services.runtime.migrations import MigrationError
+from services.ingest.store.migrate import MIGRATIONS as INGEST_MIGRATIONS
+from services.runtime.migrations import MigrationError, Migrations
 
 from . import influx, pg, rdb
 from .config import OpsConfig
@@ -50,30 +50,20 @@ def _extensions(store: str, db: pg.DatabaseInfo) -> Check:
     return Check(store, True, f"extensions: {', '.join(found)} ({mode})")
 
 
-async def _ingest_schema(url: str) -> Check:
-    conn = await asyncpg.connect(url, timeout=5)
-    try:
-        version = await ingest_migrate.schema_version(conn)
-    finally:
-        await conn.close()
-    latest = ingest_migrate.LATEST
-    if version == latest:
-        return Check("ingest database", True, f"migrations: all {latest} applied")
-    if version < latest:
-        return Check("ingest database", False, f"migrations: at version {version} of {latest}: "
-                     "run `python -m services.ingest migrate`")
-    return Check("ingest database", False, f"migrations: at version {version}, newer than this code ({latest})")
+def _schema(store: str, migrations: Migrations):
+    """The check that every migration is applied, each from the file as it is now (the runtime's runner)."""
 
+    async def check(url: str) -> Check:
+        conn = await asyncpg.connect(url, timeout=5)
+        try:
+            await migrations.check(conn)
+        except MigrationError as exc:
+            return Check(store, False, f"migrations: {exc}")
+        finally:
+            await conn.close()
+        return Check(store, True, f"migrations: all {migrations.latest} applied")
 
-async def _energy_schema(url: str) -> Check:
-    conn = await asyncpg.connect(url, timeout=5)
-    try:
-        await ENERGY_MIGRATIONS.check(conn)
-    except MigrationError as exc:
-        return Check("energy database", False, f"migrations: {exc}")
-    finally:
-        await conn.close()
-    return Check("energy database", True, f"migrations: all {ENERGY_MIGRATIONS.latest} applied")
+    return check
 
 
 def _postgres(store: str, url: str, schema) -> list[Check]:
@@ -135,8 +125,10 @@ def _influx(conf: OpsConfig) -> list[Check]:
 
 def run(conf: OpsConfig, stream=None) -> int:
     stream = stream or sys.stdout
-    stores = [lambda: _postgres("ingest database", conf.ingest_database_url, _ingest_schema),
-              lambda: _postgres("energy database", conf.energy_database_url, _energy_schema),
+    stores = [lambda: _postgres("ingest database", conf.ingest_database_url,
+                                _schema("ingest database", INGEST_MIGRATIONS)),
+              lambda: _postgres("energy database", conf.energy_database_url,
+                                _schema("energy database", ENERGY_MIGRATIONS)),
               lambda: _redis(conf.redis_url), lambda: _influx(conf)]
     checks: list[Check] = []
     for store in stores:  # printed store by store: a slow or hanging store shows where it is

@@ -23,4 +23,7 @@ class IngestConfig:
     retention_days: int = env("INGEST_RETENTION_DAYS", 90, doc="Plain PostgreSQL: drop partitions (and event ids) older than this")
     maintenance_seconds: float = env("INGEST_MAINTENANCE_SECONDS", 3600.0, doc="How often partitions are created ahead and expired")
     migrate_on_start: bool = env("INGEST_MIGRATE_ON_START", False, doc="Apply pending migrations at startup instead of refusing to serve")
+    copy_min_rows: int = env("INGEST_COPY_MIN_ROWS", 64, doc="Groups of at least this many actions are appended with COPY (0: never, e.g. PGlite)")
+    producer_retention_seconds: float = env("INGEST_PRODUCER_RETENTION_SECONDS", 7 * 86400.0, doc="How long a producer's batch keys are remembered (resends later than this are stored again)")
+    ban_retry_max_seconds: float = env("INGEST_BAN_RETRY_MAX_SECONDS", 60.0, doc="Longest wait between two deliveries of an undelivered ban (backoff doubles up to it)")
     ban_timeout_seconds: float = env("INGEST_BAN_TIMEOUT_SECONDS", 2.0, doc="Deadline of one BanService.Ban call")

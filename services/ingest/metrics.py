@@ -13,9 +13,9 @@ QUEUED_ROWS = Gauge("banhammer_ingest_queued_rows", "Rows accepted and waiting f
 QUEUED_BYTES = Gauge("banhammer_ingest_queued_bytes", "Payload bytes accepted and waiting for (or in) a commit")
 COMMIT_SECONDS = Histogram("banhammer_ingest_commit_seconds", "Duration of one write-path commit (several batches)",
                            buckets=LATENCY_BUCKETS)
-ROWS_COMMITTED = Counter("banhammer_ingest_rows_committed", "Action rows committed, duplicates included")
+ROWS_COMMITTED = Counter("banhammer_ingest_rows_committed", "Action rows stored (duplicates are not)")
 DUPLICATES = Counter("banhammer_ingest_duplicates", "Action rows that were already stored (idempotent resends)")
-BANS_SENT = Counter("banhammer_ingest_bans_sent", "Bans sent to the session service by detection rules")
+BANS_SENT = Counter("banhammer_ingest_bans_sent", "Bans detection rules decided, acknowledged by the session service")
 #: Set by the write path: how far behind detection (and, once it exists, the materializer) runs.
 LAG_SECONDS = Gauge("banhammer_ingest_lag_seconds", "Seconds the named background stage runs behind the newest "
                     "commit", ("stage",))

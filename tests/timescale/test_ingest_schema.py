@@ -44,11 +44,13 @@ def _jobs(db: Server) -> dict[tuple[str, str], dict]:
 
 
 async def test_migrations_apply_in_order_and_record_the_ledger(pglite: Server, pglite_conn, migrated):
-    assert migrated == [1, 2, 3]
+    files = ingest_migrate.MIGRATIONS.discover()
+    assert migrated == [m.version for m in files] and migrated[:4] == [1, 2, 3, 4]
     assert pglite.rows("SELECT version, name FROM schema_migrations ORDER BY version") == [
-        {"version": 1, "name": "0001_base"}, {"version": 2, "name": "0002_timescale"},
-        {"version": 3, "name": "0003_timescale"}]
-    assert await ingest_migrate.schema_version(pglite_conn) == ingest_migrate.LATEST == 3
+        {"version": m.version, "name": m.pick("timescale")[0]} for m in files]
+    assert [r["name"] for r in pglite.rows("SELECT name FROM schema_migrations ORDER BY version")][:4] == [
+        "base", "timescale", "timescale", "append_only"]
+    assert await ingest_migrate.schema_version(pglite_conn) == ingest_migrate.LATEST == files[-1].version
     assert await ingest_migrate.has_timescale(pglite_conn)
     assert pglite.value("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'").startswith("2.")
     tables = {r["t"] for r in pglite.rows(
@@ -264,9 +266,8 @@ async def test_rerunning_migrations_is_idempotent(pglite: Server, pglite_conn, n
     before = pglite.check(state)
     assert await ingest_migrate.migrate(pglite_conn, compress_after_days=COMPRESS_AFTER_DAYS) == []
     # The files themselves are re-runnable too (IF NOT EXISTS / if_not_exists everywhere).
-    for version in (1, 2, 3):
-        migration = next(m for m in ingest_migrate.MIGRATIONS if m.version == version)
-        await pglite_conn.execute(migration.file(timescale=True).read_text())
+    for migration in ingest_migrate.MIGRATIONS.discover():
+        await pglite_conn.execute(migration.pick("timescale")[1].read_text())
     assert pglite.check(state) == before
     # Changing the configured age replaces the policy rather than adding a second one.
     await ingest_migrate.tune_timescale(pglite_conn, 9)
@@ -279,11 +280,11 @@ async def test_rerunning_migrations_is_idempotent(pglite: Server, pglite_conn, n
 async def test_migrations_persist_and_rerun_on_an_on_disk_database(pglite_available, tmp_path):
     """A fresh data directory migrated, the process stopped, reopened: nothing left to apply."""
     with Server(tmp_path / "pgdata") as first:
-        assert await ingest_migrate.migrate(Connection(first)) == [1, 2, 3]
+        assert await ingest_migrate.migrate(Connection(first)) == list(range(1, ingest_migrate.LATEST + 1))
         first.check([insert_actions(actions("disk-", first.value("SELECT now()") - HOUR, 10, MINUTE))])
     with Server(tmp_path / "pgdata") as second:
         conn = Connection(second)
-        assert await ingest_migrate.schema_version(conn) == 3
+        assert await ingest_migrate.schema_version(conn) == ingest_migrate.LATEST
         assert await ingest_migrate.migrate(conn) == []
         assert second.value("SELECT count(*) FROM player_actions_ts") == 10
         assert second.value("SELECT count(*) FROM timescaledb_information.jobs "

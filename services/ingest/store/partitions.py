@@ -13,6 +13,7 @@ import asyncpg
 
 log = logging.getLogger("banhammer.ingest.partitions")
 
+# Tables partitioned by day when they exist (a later migration may add or drop aggregates).
 PARTITIONED = ("player_actions_ts", "action_stats_1min", "action_stats_1h")
 _LOCK_KEY = 0x62616E70  # serialises partition DDL between ingest replicas
 
@@ -28,15 +29,23 @@ def _name(table: str, day: date) -> str:
     return f"{table}_p{day:%Y%m%d}"
 
 
+async def partitioned(conn: asyncpg.Connection) -> list[str]:
+    """The PARTITIONED tables this database has, as partitioned tables."""
+    return [r["relname"] for r in await conn.fetch(
+        "SELECT relname FROM pg_class WHERE relname = ANY($1::text[]) AND relkind = 'p' "
+        "AND relnamespace = current_schema()::regnamespace ORDER BY relname", list(PARTITIONED))]
+
+
 async def ensure_days(conn: asyncpg.Connection, days: list[date]) -> int:
     """Create the missing daily partitions for ``days`` on every partitioned table."""
     created = 0
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK_KEY)
+        tables = await partitioned(conn)
         existing = {r["relname"] for r in await conn.fetch(
             "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-            "WHERE i.inhparent = ANY($1::regclass[])", list(PARTITIONED))}
-        for table in PARTITIONED:
+            "WHERE i.inhparent = ANY($1::regclass[])", tables)}
+        for table in tables:
             for day in days:
                 name = _name(table, day)
                 if name in existing:
@@ -77,7 +86,7 @@ async def expire(conn: asyncpg.Connection, retention_days: int, now: datetime | 
         await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK_KEY)
         rows = await conn.fetch(
             "SELECT c.relname, p.relname AS parent FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-            "JOIN pg_class p ON p.oid = i.inhparent WHERE i.inhparent = ANY($1::regclass[])", list(PARTITIONED))
+            "JOIN pg_class p ON p.oid = i.inhparent WHERE i.inhparent = ANY($1::regclass[])", await partitioned(conn))
         for r in rows:
             suffix = r["relname"][len(r["parent"]) + 2:]
             try:
@@ -104,3 +113,22 @@ async def expire_event_ids(conn: asyncpg.Connection, retention_days: int, chunk:
         total += n
         if n < chunk:
             return total
+
+
+async def expire_batch_keys(conn: asyncpg.Connection, retention_seconds: float, chunk: int = 50_000) -> int:
+    """Forget producer batch keys past their retention (in chunks), then producers left without any."""
+    total = 0
+    while True:
+        status = await conn.execute(
+            "DELETE FROM ingest_producer_batches WHERE ctid = ANY(ARRAY("
+            "SELECT ctid FROM ingest_producer_batches WHERE committed_at < now() - make_interval(secs => $1) "
+            "LIMIT $2))", retention_seconds, chunk)
+        n = int(status.split()[-1])
+        total += n
+        if n < chunk:
+            break
+    await conn.execute(
+        "DELETE FROM ingest_producers p WHERE updated_at < now() - make_interval(secs => $1) "
+        "AND NOT EXISTS (SELECT 1 FROM ingest_producer_batches b WHERE b.producer_id = p.producer_id)",
+        retention_seconds)
+    return total
