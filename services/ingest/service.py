@@ -10,12 +10,13 @@ import grpc
 
 from services.runtime import Service, ServiceSpec, Unavailable
 
-from . import metrics, servicer, sqlite_import
+from . import metrics, rule_servicer, servicer, sqlite_import
 from .actions import BatchKey, Columns, RawAction, Row, TimeWindow, batch_key, validate, validate_columns
 from .bans import BanDeliverer, serialized_ban
 from .config import IngestConfig
 from .detection import DetectionQueue, Detector
-from .rules import load_rules
+from .rulebook import Rulebook, file_definitions
+from .rules import Rule, load_rules
 from .store import IngestStore, run_migrations
 from .store.writes import Batch, Outcome, touched
 from .writer import Writer
@@ -34,14 +35,16 @@ class Ingest(Service):
         self.writer: Writer | None = None
         self.detector: Detector | None = None
         self._maintenance: asyncio.Task | None = None
+        self.rulebook = Rulebook(self.store, self._use_rules)  # the database's rules replace the file's
 
     def register(self, server: grpc.aio.Server) -> None:
-        self.service_names = servicer.register(server, self)
+        self.service_names = servicer.register(server, self) + rule_servicer.register(server, self.rulebook)
 
     async def start(self) -> None:
         if self.conf.migrate_on_start:
             await run_migrations(self.conf.database_url, self.conf.compress_after_days)
         await self.store.open()  # SchemaBehind keeps the service NOT_SERVING (the runtime logs why)
+        await self.rulebook.open(file_definitions(self.conf.rules_file))
         if self.conf.session_addr:
             self.bans = BanDeliverer(self.store, self.conf.session_addr, timeout=self.conf.ban_timeout_seconds,
                                      retry_max_seconds=self.conf.ban_retry_max_seconds)
@@ -62,7 +65,15 @@ class Ingest(Service):
     async def check(self) -> None:
         await self.store.ping()
 
+    def _use_rules(self, rules: list[Rule]) -> None:
+        """The hook the rulebook calls after each reload: the detector's next pass uses these."""
+        self.rules = rules
+        if self.detector is not None:
+            self.detector.rules = [r for r in rules if r.enabled]
+            self.detector._percentiles.clear()  # a changed baseline rule must not reuse the old number
+
     async def close(self) -> None:
+        await self.rulebook.close()
         if self.writer is not None:
             await self.writer.close()
             await self.detection.close()

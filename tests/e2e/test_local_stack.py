@@ -3,6 +3,7 @@ nothing left running afterwards; a failed `up` leaves nothing running either."""
 
 import socket
 import subprocess
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,8 @@ def test_stack_up_then_down_leaves_nothing(tmp_path):
         assert up.returncode == 0, up.stdout + up.stderr
         for name in ("ingest", "query", "session", "energy"):
             assert any(line.split() == [name, "SERVING"] for line in up.stdout.splitlines()), up.stdout
+        with urllib.request.urlopen(f"http://127.0.0.1:{env['LOCAL_ENVOY_PORT']}/console/", timeout=10) as page:
+            assert page.status == 200 and b"BanHammer console" in page.read()  # the console, through the gateway
         again = stack(env, "up")  # idempotent: everything kept
         assert again.returncode == 0, again.stdout + again.stderr
         status = stack(env, "status")

@@ -15,9 +15,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import pytest
-from google.protobuf import json_format
+from google.protobuf import duration_pb2, json_format
 
 from banhammer.energy.v1 import alert_pb2, alert_pb2_grpc, building_pb2, building_pb2_grpc, user_pb2, user_pb2_grpc
+from banhammer.ingest.v1 import ingest_pb2, rules_pb2, rules_pb2_grpc
 from banhammer.session.v1 import session_pb2, session_pb2_grpc
 from tests.harness import auth_metadata, wait_until
 
@@ -51,6 +52,11 @@ def _world(stack) -> World:
                                      threshold=alert_pb2.ThresholdCondition(sensor_type="power", comparison=1,
                                                                             threshold=10, clear_threshold=5))),
             metadata=md, timeout=10).rule.rule_id
+        # The detection rule the RuleService cases update (their creations of it are ALREADY_EXISTS).
+        rules_pb2_grpc.RuleServiceStub(ch).CreateRule(rules_pb2.CreateRuleRequest(rule=ingest_pb2.DetectionRule(
+            name="hostile_rule", severity=3, action_type="login",
+            rate=ingest_pb2.RateCondition(window=duration_pb2.Duration(seconds=60), max_count=100))),
+            metadata=md, timeout=10)
         users = user_pb2_grpc.UserServiceStub(ch)
         password = "hostile password 1"
         user = users.RegisterUser(user_pb2.RegisterUserRequest(username="hostile_login", email="login@hostile.test",

@@ -52,7 +52,7 @@ async def test_refuses_to_serve_until_migrated(new_database, caplog):
                 assert err.code() == grpc.StatusCode.UNAVAILABLE
 
         code, out = await run_migrate_command(dsn)
-        assert code == 0 and f"applied {list(range(1, migrate.LATEST + 1))}" in out, out
+        assert code == 0 and f"applied {[m.version for m in migrate.MIGRATIONS.discover()]}" in out, out
         await wait_serving(addr, SERVICE, timeout=20)  # the runtime retried start() by itself
         code, out = await run_migrate_command(dsn)
         assert code == 0 and "nothing" in out, out
