@@ -161,3 +161,28 @@ def test_metrics_port_is_typed_config():
     assert cfg.load(ServerConfig, {"METRICS_PORT": "0"}).metrics_port == 0
     with pytest.raises(cfg.ConfigError, match="METRICS_PORT"):
         cfg.load(ServerConfig, {"METRICS_PORT": "many"})
+
+
+async def test_admission_refusals_are_counted_with_the_code_the_caller_got():
+    port = free_port()
+    runtime = await start_runtime([SPEC], environ={"GRPC_HOST": "127.0.0.1", "METRICS_PORT": str(port),
+                                                   "GRPC_MAX_CONCURRENT_RPCS": "1"})
+    url = f"http://127.0.0.1:{port}/metrics"
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{runtime.port}")
+    try:
+        labels = dict(grpc_service=SERVICE, grpc_method="Echo", grpc_code="RESOURCE_EXHAUSTED")
+        before = (await asyncio.to_thread(_scrape, url)).value("grpc_server_handled_total", **labels)
+        echo_service.RELEASE.clear()
+        held = asyncio.create_task(_call(channel, "hold:admission"))
+        deadline = time.monotonic() + 10
+        while (await asyncio.to_thread(_scrape, url)).value("grpc_server_in_flight", grpc_method="Echo") != 1:
+            assert time.monotonic() < deadline, "the held call never started"
+            await asyncio.sleep(0.05)
+        assert await _call(channel, "refused") == grpc.StatusCode.RESOURCE_EXHAUSTED
+        echo_service.RELEASE.set()
+        assert await held == grpc.StatusCode.OK
+        after = (await asyncio.to_thread(_scrape, url)).value("grpc_server_handled_total", **labels)
+        assert after - before == 1
+    finally:
+        await channel.close()
+        await runtime.stop()
