@@ -47,7 +47,8 @@ class Energy(Service):
         self.sessions = SessionClient(conf.session_addr)
         self.writer = ReadingWriter(self.influx, Spool(conf.spool_dir, conf.spool_max_bytes),
                                     direct_timeout=conf.influxdb_timeout_seconds)
-        metrics.follow_spool(lambda: self.writer.spool.pending_bytes, lambda: self.writer.spool.pending_batches)
+        spool = self.writer.spool
+        metrics.follow_spool(lambda: spool.pending_bytes, lambda: spool.pending_batches, spool.oldest_age)
         self.building_store = BuildingStore(self.db)
         alert_store = AlertStore(self.db)
         usage_store = UsageStore(self.db)
