@@ -37,7 +37,8 @@ def backup(conf: OpsConfig, directory: Path) -> Path:
         info = rdb.server_info(conf.redis_url)
         rdb.backup(conf.redis_url, out)
         s.note = human(size(out))
-    stores["redis"] = {"file": FILES["redis"], "source": redact(conf.redis_url), "server_version": info["redis_version"],
+    stores["redis"] = {"file": FILES["redis"], "source": redact(conf.redis_url),
+                       "server_version": info["redis_version"],
                        "keys": sum(rdb.keyspace(rdb.client(conf.redis_url)).values())}
     out = directory / FILES["influxdb"]
     with step(f"influxdb: influxd backup -portable {conf.influxdb_database} from {conf.influx_rpc()}") as s:
@@ -61,7 +62,9 @@ def restore(conf: OpsConfig, directory: Path, *, force: bool) -> None:
             asyncio.run(pg.restore(url, directory / stores[name]["file"], name=name, force=force,
                                    timescale="timescaledb" in stores[name]["extensions"], pg_bin=conf.pg_bin))
     with step(f"redis: keys into {redact(conf.redis_url)}") as s:
-        s.note = f"{rdb.restore(conf.redis_url, directory / stores['redis']['file'], force=force, server_bin=conf.redis_server_bin)} keys"
+        keys = rdb.restore(conf.redis_url, directory / stores["redis"]["file"], force=force,
+                           server_bin=conf.redis_server_bin)
+        s.note = f"{keys} keys"
     target = influx.Influx(conf.influxdb_url, conf.influxdb_username, conf.influxdb_password)
     with step(f"influxdb: influxd restore -portable {stores['influxdb']['database']} into {conf.influx_rpc()}"):
         influx.restore(target, conf.influx_rpc(), stores["influxdb"]["database"], conf.influxdb_database,

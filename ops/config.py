@@ -19,7 +19,8 @@ class OpsConfig:
     influxdb_password: str = env("INFLUXDB_PASSWORD", "", doc="InfluxDB password")
     influxdb_backup_addr: str = env("INFLUXDB_BACKUP_ADDR", "", doc="host:port of influxd's backup/restore RPC "
                                     "(empty: INFLUXDB_URL's host, port 8088)")
-    pg_bin: str = env("OPS_PG_BIN", "", doc="Directory of pg_dump/pg_restore (empty: PATH); at least the server's version")
+    pg_bin: str = env("OPS_PG_BIN", "", doc="Directory of pg_dump/pg_restore (empty: PATH), "
+                      "at least the server's major version")
     influxd_bin: str = env("OPS_INFLUXD_BIN", "influxd", doc="influxd binary for `influxd backup|restore -portable`")
     redis_server_bin: str = env("OPS_REDIS_SERVER_BIN", "redis-server",
                                 doc="redis-server used by restore to read the backup's RDB file")
