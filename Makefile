@@ -6,7 +6,7 @@ VENV    := .venv
 PYTHON  := $(VENV)/bin/python
 BUF     := node_modules/.bin/buf
 
-.PHONY: install deps gen console lint test dev stop status demo bench clean
+.PHONY: install deps gen console lint test dev stop status demo bench clean doctor backup restore
 
 install: deps gen console
 
@@ -37,7 +37,7 @@ build/console/index.html: node_modules/.installed scripts/build_console.sh $(wil
 
 lint: install
 	$(BUF) lint
-	$(VENV)/bin/ruff check services bench tests scripts deploy
+	$(VENV)/bin/ruff check services bench tests scripts deploy ops
 
 test: install lint
 	$(PYTHON) -m pytest
@@ -50,6 +50,20 @@ stop:
 
 status:
 	$(PYTHON) deploy/local/stack.py status
+
+# The store check and backups of the local stack (`python -m ops` reads the same variables anywhere else).
+STACK_ENV = eval "$$($(PYTHON) deploy/local/stack.py env)"
+
+doctor: install
+	@$(STACK_ENV) && $(PYTHON) -m ops doctor
+
+backup: install
+	@test -n "$(DIR)" || { echo "usage: make backup DIR=<new or empty directory>"; exit 2; }
+	@$(STACK_ENV) && $(PYTHON) -m ops backup "$(DIR)"
+
+restore: install
+	@test -n "$(DIR)" || { echo "usage: make restore DIR=<backup directory> [FORCE=1]"; exit 2; }
+	@$(STACK_ENV) && $(PYTHON) -m ops restore $(if $(FORCE),--force) "$(DIR)"
 
 demo: install
 	$(PYTHON) scripts/demo.py

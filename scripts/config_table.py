@@ -22,6 +22,9 @@ def table() -> str:
     for target in KNOWN_TARGETS:
         spec = importlib.import_module(f"services.{target}.service").SPEC
         rows += [(target, *row) for row in describe(spec.config)]
+    from ops.config import OpsConfig  # `python -m ops backup|restore|doctor`: the stores' variables and tools
+
+    rows += [("ops", *row) for row in describe(OpsConfig)]
     lines = ["| service | variable | default | meaning |", "|---|---|---|---|"]
     lines += [f"| {svc} | `{var}` | `{default}` | {doc} |" for svc, var, default, doc in rows]
     return "\n".join([BEGIN, *lines, END])

@@ -38,10 +38,15 @@ CASES = {
     "render bad upstream": (["deploy/envoy/render.py", "--target", "local", "--upstream", "ingest=x"], 2, "host:port"),
     "descriptor missing file": (["deploy/envoy/descriptor.py", "/nonexistent.pb"], 1, "No such file"),
     "config table argument": (["scripts/config_table.py", "--markdown"], 2, "unrecognized"),
+    "ops unknown command": (["-m", "ops", "vacuum"], 2, "invalid choice"),
+    "ops restore without a directory": (["-m", "ops", "restore"], 2, "DIR"),
+    "ops restore of no backup": (["-m", "ops", "restore", "/nonexistent"], 2, "holds no manifest.json"),
+    "ops backup, stores down": (["-m", "ops", "backup", "/nonexistent/new"], 1, "Connect call failed"),
+    "prometheus generate unknown target": (["deploy/prometheus/generate.py", "--target", "nomad"], 2, "invalid choice"),
     "demo bad number": (["scripts/demo.py", "--players", "many"], 2, "--players"),
     "bench all bad option": (["-m", "bench", "--fast"], 2, "unrecognized"),
     **{f"bench {name} bad option": (["-m", f"bench.{name}", "--fast"], 2, "unrecognized")
-       for name in ("ingest", "query", "session", "energy")},
+       for name in ("ingest", "query", "session", "energy", "metrics")},
 }
 ENV = {"bad configuration": {"ENERGY_POOL_SIZE": "eight"}, "stack bad port": {"LOCAL_PG_PORT": "fifty"}}
 

@@ -120,6 +120,7 @@ DEFAULTS = {
     "auth": True,
     "listen_port": 8000,
     "admin_port": 9901,
+    "stats_port": 9902,
     "max_json_request_bytes": 4 * 1024 * 1024,
     "max_json_response_bytes": 16 * 1024 * 1024,
 }
@@ -201,6 +202,7 @@ def render_config(target: str, **overrides) -> dict:
         "LISTEN_PORT": values["listen_port"],
         "ADMIN_HOST": values["admin_host"],
         "ADMIN_PORT": values["admin_port"],
+        "STATS_PORT": values["stats_port"],
         "DESCRIPTOR": values["descriptor"],
         "TRANSCODED_SERVICES": "[" + ", ".join(s for u in UPSTREAMS for s in u.services) + "]",
         "MAX_JSON_REQUEST_BYTES": values["max_json_request_bytes"],
@@ -223,7 +225,8 @@ def render_config(target: str, **overrides) -> dict:
 def render(target: str, **overrides) -> str:
     """Render the template for ``target`` (local, compose, k8s) as Envoy YAML.
 
-    Overrides: auth (default True), listen_host, listen_port, admin_host, admin_port, descriptor, otlp ("host:port"
+    Overrides: auth (default True), listen_host, listen_port, admin_host, admin_port, stats_port (Envoy's
+    /stats/prometheus for scrapers), descriptor, otlp ("host:port"
     or None), console ("host:port" of the web console), max_json_request_bytes, max_json_response_bytes, upstreams ({name: "host:port"},
     merged over the target's defaults).
     """

@@ -4,6 +4,7 @@
                                           # all ports checked first, and a failed start stops what it started
     python deploy/local/stack.py status   # the same summary, starting nothing
     python deploy/local/stack.py down     # stop everything it started; checks no process is left
+    python deploy/local/stack.py env      # `export` lines for the stack's stores (for `python -m ops ...`)
 
 Data, logs (logs/*.log) and pid files (run/*.pid) live under LOCAL_STATE_DIR (default .local/,
 git-ignored). Every port can be moved with an environment variable: see `--help`.
@@ -31,14 +32,15 @@ from processes import Proc, Processes, StackError, alive, group_members, port_fr
 from stores import Stores  # noqa: E402
 
 from render import UPSTREAMS, render  # noqa: E402
+from monitoring import Prometheus  # noqa: E402
 from services.runtime import cli  # noqa: E402
 from services.runtime.config import describe, env, load  # noqa: E402
 
 SERVICE_ORDER = ("session", "ingest", "query", "energy")  # session first: ingest and energy call it
 #: The ports of each process, as StackConfig fields (each moved by its variable).
 PORTS = {"postgres": ("pg_port",), "redis": ("redis_port",), "influxdb": ("influx_port", "influx_rpc_port"),
-         **{name: (f"{name}_port",) for name in SERVICE_ORDER}, "console": ("console_port",),
-         "envoy": ("envoy_port", "envoy_admin_port")}
+         **{name: (f"{name}_port", f"{name}_metrics_port") for name in SERVICE_ORDER}, "console": ("console_port",),
+         "envoy": ("envoy_port", "envoy_admin_port", "envoy_stats_port"), "prometheus": ("prometheus_port",)}
 
 
 @dataclass(frozen=True)
@@ -50,10 +52,17 @@ class StackConfig:
     influx_rpc_port: int = env("LOCAL_INFLUX_RPC_PORT", 58088, doc="InfluxDB backup/restore RPC")
     envoy_port: int = env("LOCAL_ENVOY_PORT", 8000, doc="Gateway: gRPC and JSON")
     envoy_admin_port: int = env("LOCAL_ENVOY_ADMIN_PORT", 9901, doc="Envoy admin (127.0.0.1 only)")
+    envoy_stats_port: int = env("LOCAL_ENVOY_STATS_PORT", 9902, doc="Envoy /stats/prometheus")
+    prometheus_port: int = env("LOCAL_PROMETHEUS_PORT", 9090, doc="Prometheus (scrapes every service and Envoy)")
+    prometheus_bin: str = env("LOCAL_PROMETHEUS_BIN", "prometheus", doc="Prometheus binary (Debian package prometheus)")
     ingest_port: int = env("LOCAL_INGEST_PORT", 50051, doc="ingest service gRPC")
     query_port: int = env("LOCAL_QUERY_PORT", 50052, doc="query service gRPC")
     session_port: int = env("LOCAL_SESSION_PORT", 50053, doc="session service gRPC")
     energy_port: int = env("LOCAL_ENERGY_PORT", 50054, doc="energy service gRPC")
+    ingest_metrics_port: int = env("LOCAL_INGEST_METRICS_PORT", 9461, doc="ingest service /metrics")
+    query_metrics_port: int = env("LOCAL_QUERY_METRICS_PORT", 9462, doc="query service /metrics")
+    session_metrics_port: int = env("LOCAL_SESSION_METRICS_PORT", 9463, doc="session service /metrics")
+    energy_metrics_port: int = env("LOCAL_ENERGY_METRICS_PORT", 9464, doc="energy service /metrics")
     console_port: int = env("LOCAL_CONSOLE_PORT", 8090, doc="web console HTTP (opened through the gateway at /console/)")
     pg_bin: str = env("LOCAL_PG_BIN", "/usr/lib/postgresql/15/bin", doc="PostgreSQL binaries")
     envoy_bin: str = env("LOCAL_ENVOY_BIN", "", doc="Envoy binary (default: the venv's, then PATH)")
@@ -63,6 +72,9 @@ class StackConfig:
     def service_port(self, name: str) -> int:
         return getattr(self, f"{name}_port")
 
+    def metrics_port(self, name: str) -> int:
+        return getattr(self, f"{name}_metrics_port")
+
 
 class Stack:
     def __init__(self, conf: StackConfig) -> None:
@@ -70,6 +82,7 @@ class Stack:
         self.state = Path(conf.state_dir).resolve()
         self.procs = Processes(self.state, REPO)
         self.stores = Stores(conf, self.state, self.procs)
+        self.prometheus = Prometheus(conf, self.state, self.procs, SERVICE_ORDER)
 
     # --- up ---------------------------------------------------------------------------------
     def up(self) -> int:
@@ -82,6 +95,7 @@ class Stack:
             for name in SERVICE_ORDER:
                 self._ensure(self._service_proc(name))
             self._envoy_up()
+            self.prometheus.up()
             if failing := self._wait_healthy(self.conf.health_timeout):
                 raise StackError(f"not SERVING through the gateway within {self.conf.health_timeout:.0f}s: "
                                  f"{', '.join(failing)} (logs: {self.procs.log_dir})")
@@ -123,6 +137,7 @@ class Stack:
 
     def _preflight(self) -> None:
         self.stores.preflight()
+        self.prometheus.preflight()
         self._envoy_bin()
         missing = [str(p.relative_to(REPO)) for p in (REPO / "gen", REPO / "build" / "banhammer.pb",
                                                      REPO / "build" / "console" / "index.html") if not p.exists()]
@@ -145,6 +160,7 @@ class Stack:
             "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "gen")]),
             "GRPC_HOST": "127.0.0.1",
             "GRPC_PORT": str(c.service_port(name)),
+            "METRICS_PORT": str(c.metrics_port(name)),
             "MALLOC_ARENA_MAX": "2",  # as in the Dockerfile
             "LOG_LEVEL": c.log_level,
             "SESSION_SERVICE_ADDR": f"127.0.0.1:{c.session_port}",
@@ -155,7 +171,7 @@ class Stack:
             **s.service_env(),
         }
         return Proc(name, [sys.executable, "-m", f"services.{name}"], marker=f"services.{name}",
-                    ports=[c.service_port(name)], env=environ)
+                    ports=[c.service_port(name), c.metrics_port(name)], env=environ)
 
     def _console_up(self) -> None:
         """The web console, with a fresh `service` token of its own for energy password sign-in (the
@@ -199,7 +215,7 @@ class Stack:
                   "!! examples work unchanged. Development only; compose and Kubernetes run with it on.\n"
                   "!! Start with GATEWAY_AUTH=on to require `authorization: Bearer <session token>`.\n" + "!" * 78)
         text = render(
-            "local", auth=auth, listen_port=c.envoy_port, admin_port=c.envoy_admin_port,
+            "local", auth=auth, listen_port=c.envoy_port, admin_port=c.envoy_admin_port, stats_port=c.envoy_stats_port,
             upstreams={u.name: f"127.0.0.1:{c.service_port(u.name)}" for u in UPSTREAMS},
             console=f"127.0.0.1:{c.console_port}",
             otlp=os.environ.get("LOCAL_OTLP_ADDR") or None,
@@ -212,7 +228,7 @@ class Stack:
         argv = [self._envoy_bin(), "-c", str(config_path), "--use-dynamic-base-id",
                 "--log-level", "warn", "--drain-time-s", "2", "--file-flush-interval-msec", "1000"]
         if self._ensure(Proc("envoy", argv, marker=str(config_path),
-                             ports=[c.envoy_port, c.envoy_admin_port])) == "started":
+                             ports=[c.envoy_port, c.envoy_admin_port, c.envoy_stats_port])) == "started":
             self.procs.wait_ready("envoy", lambda: self.stores.http_ok(c.envoy_admin_port, "/ready"),
                                   20, f"admin http://127.0.0.1:{c.envoy_admin_port}/ready")
 
@@ -253,8 +269,9 @@ class Stack:
 
     def summary(self) -> None:
         c = self.conf
+        metrics = "  ".join(f"http://127.0.0.1:{port}{path}" for port, path in self.prometheus.metrics_urls())
         rows = [(name, self.procs.pid(name))
-                for name in ("postgres", "redis", "influxdb", *SERVICE_ORDER, "console", "envoy")]
+                for name in ("postgres", "redis", "influxdb", *SERVICE_ORDER, "console", "envoy", "prometheus")]
         print("\nprocesses:")
         for name, pid in rows:
             print(f"  {name:<10} {'running, pid ' + str(pid) if pid else 'not running'}")
@@ -267,14 +284,20 @@ class Stack:
               Redis                  redis://127.0.0.1:{c.redis_port}/0
               InfluxDB (v1 API)      http://127.0.0.1:{c.influx_port}  database {self.stores.influx_db}
               services (direct)      ingest :{c.ingest_port}  query :{c.query_port}  session :{c.session_port}  energy :{c.energy_port}
+              Prometheus             http://127.0.0.1:{c.prometheus_port}   (targets: /targets, alerts: /alerts)
+              metrics                {metrics}
               logs                   {self.procs.log_dir}/"""))
         print("\nhealth through the gateway (grpc.health.v1, header x-banhammer-service):")
         for name, state in self.health().items():
             print(f"  {name:<8} {state}")
 
+    def ops_env(self) -> dict[str, str]:
+        """The stores' variables as the services see them, plus influxd's backup RPC port."""
+        return {**self.stores.service_env(), "INFLUXDB_BACKUP_ADDR": f"127.0.0.1:{self.conf.influx_rpc_port}"}
+
     # --- down -------------------------------------------------------------------------------
     def down(self) -> int:
-        known = ["envoy", "console", *reversed(SERVICE_ORDER), "influxdb", "redis", "postgres"]
+        known = ["prometheus", "envoy", "console", *reversed(SERVICE_ORDER), "influxdb", "redis", "postgres"]
         names = known + [n for n in self.procs.recorded() if n not in known]
         pids = {n: self.procs.pid(n) for n in names}
         for name in names:
@@ -296,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="environment:\n" + rows + "\n  LOCAL_OTLP_ADDR          OTLP/gRPC collector host:port for Envoy traces",
     )
-    parser.add_argument("command", choices=["up", "down", "status"])
+    parser.add_argument("command", choices=["up", "down", "status", "env"])
     args = parser.parse_args(argv)
     return cli.run(lambda: run(args.command), parser.prog)
 
@@ -307,6 +330,12 @@ def run(command: str) -> int:
         return stack.up()
     if command == "down":
         return stack.down()
+    if command == "env":
+        import shlex
+
+        for var, value in stack.ops_env().items():
+            print(f"export {var}={shlex.quote(value)}")
+        return 0
     stack.summary()
     return 0 if all(s == "SERVING" for s in stack.health().values()) else 1
 

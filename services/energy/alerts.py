@@ -23,7 +23,7 @@ import time
 from services.runtime import FailedPrecondition, NotFound, pagination
 from services.runtime.validation import Seconds
 
-from . import alerting, forecasting
+from . import alerting, forecasting, metrics
 from .influx.client import InfluxRejected, InfluxUnavailable, quote_literal
 from .models import ABOVE, ACKNOWLEDGED, BELOW, CLEARED, FIRING, Alert, AlertRule, Page
 from .sensor_query import SensorQueries
@@ -221,6 +221,8 @@ class Alerts:
                 continue
             fired += f
             cleared += c
+        metrics.ALERT_EVALUATIONS.inc(len(rules))
+        metrics.ALERT_FIRINGS.inc(fired)
         await self.publish_pending()
         return fired, cleared
 

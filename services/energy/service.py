@@ -13,7 +13,7 @@ from services.runtime import Service, ServiceSpec
 from services.runtime.migrations import MigrationError
 from services.runtime.postgres import LazyPool
 
-from . import servicer
+from . import metrics, servicer
 from .alerts import Alerts
 from .buildings import Buildings
 from .config import EnergyConfig
@@ -47,6 +47,8 @@ class Energy(Service):
         self.sessions = SessionClient(conf.session_addr)
         self.writer = ReadingWriter(self.influx, Spool(conf.spool_dir, conf.spool_max_bytes),
                                     direct_timeout=conf.influxdb_timeout_seconds)
+        spool = self.writer.spool
+        metrics.follow_spool(lambda: spool.pending_bytes, lambda: spool.pending_batches, spool.oldest_age)
         self.building_store = BuildingStore(self.db)
         alert_store = AlertStore(self.db)
         usage_store = UsageStore(self.db)
@@ -122,4 +124,4 @@ async def migrate_command(conf: EnergyConfig) -> int:
     return 0
 
 
-SPEC = ServiceSpec("energy", EnergyConfig, Energy, default_port=50054, commands={"migrate": migrate_command})
+SPEC = ServiceSpec("energy", EnergyConfig, Energy, default_port=50054, metrics_port=9464, commands={"migrate": migrate_command})

@@ -21,6 +21,7 @@ from google.protobuf import duration_pb2
 
 from banhammer.session.v1 import ban_pb2, ban_pb2_grpc
 
+from . import metrics
 from .rules import Rule
 from .store import IngestStore, outbox
 from .store.detect import Recorded
@@ -89,6 +90,7 @@ class BanDeliverer:
         until = None if ban.permanent or not ban.HasField("expire_time") else \
             ban.expire_time.ToDatetime(tzinfo=timezone.utc)
         await self.store.ban_delivered(item.violation_id, item.player_id, until)
+        metrics.BANS_SENT.inc()
         return True
 
     async def _run(self) -> None:

@@ -150,6 +150,8 @@ class DetectionQueue:
         # sending one action at a time otherwise pays a full evaluation (several queries) per call.
         self.gather_seconds = gather_seconds
         self._items: list[Touched] = []
+        self._since: float | None = None  # when the oldest commit not yet evaluated was handed over
+        self._evaluating: float | None = None  # the same, for the batch being evaluated now
         self._changed = asyncio.Condition()
         self._task = asyncio.create_task(self._run(), name="ingest-detection")
 
@@ -159,6 +161,8 @@ class DetectionQueue:
         async with self._changed:
             await self._changed.wait_for(lambda: not self._items or len(self._items) + len(touched) <= self.max_entries)
             self._items.extend(touched)
+            if self._since is None:
+                self._since = time.monotonic()
             self._changed.notify_all()
 
     async def _run(self) -> None:
@@ -169,6 +173,8 @@ class DetectionQueue:
                 await asyncio.sleep(self.gather_seconds)
             async with self._changed:
                 work, self._items = self._items, []
+                since, self._since = self._since, None
+                self._evaluating = since
                 self._changed.notify_all()
             try:
                 await self.detector.evaluate(work)
@@ -176,6 +182,13 @@ class DetectionQueue:
                 raise
             except Exception:  # noqa: BLE001 - the actions are committed; log and go on
                 log.exception("detection failed", extra={"touched": len(work)})
+            finally:
+                self._evaluating = None
+
+    def lag_seconds(self) -> float:
+        """How long the oldest committed action not yet evaluated has waited (0: none waits)."""
+        oldest = min((t for t in (self._evaluating, self._since) if t is not None), default=None)
+        return 0.0 if oldest is None else time.monotonic() - oldest
 
     async def close(self) -> None:
         self._task.cancel()

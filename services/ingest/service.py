@@ -10,7 +10,7 @@ import grpc
 
 from services.runtime import Service, ServiceSpec, Unavailable
 
-from . import rule_servicer, servicer, sqlite_import
+from . import metrics, rule_servicer, servicer, sqlite_import
 from .actions import BatchKey, Columns, RawAction, Row, TimeWindow, batch_key, validate, validate_columns
 from .bans import BanDeliverer, serialized_ban
 from .config import IngestConfig
@@ -60,6 +60,8 @@ class Ingest(Service):
         self.writer = Writer(self._commit, after_commit=self.detection.put, max_rows=self.conf.queue_max_rows,
                              max_bytes=self.conf.queue_max_bytes, commit_max_rows=self.conf.commit_max_rows,
                              writers=self.conf.writers)
+        metrics.follow_queue(lambda: self.writer.queued_rows, lambda: self.writer.queued_bytes)
+        metrics.follow_lag("detection", self.detection.lag_seconds)
         self._maintenance = asyncio.create_task(self._maintain(), name="ingest-maintenance")
         if self.conf.materialize:
             self.materializer = Materializer.configured(self.store, self.conf)
@@ -109,7 +111,10 @@ class Ingest(Service):
         return await self.writer.submit(rows, key)
 
     async def _commit(self, batches: Sequence[Batch]):
-        result = await self.store.write(batches)
+        with metrics.COMMIT_SECONDS.time():
+            result = await self.store.write(batches)
+        metrics.ROWS_COMMITTED.inc(len(result.kept))
+        metrics.DUPLICATES.inc(sum(o.duplicates for o in result.outcomes if not isinstance(o, BaseException)))
         wanted = bool(self.detector and self.detector.rules)
         return result.outcomes, (touched(result.kept) if wanted else [])
 
@@ -131,5 +136,5 @@ async def migrate_command(conf: IngestConfig) -> int:
     return 0
 
 
-SPEC = ServiceSpec("ingest", IngestConfig, Ingest, default_port=50051,
+SPEC = ServiceSpec("ingest", IngestConfig, Ingest, default_port=50051, metrics_port=9461,
                    commands={"migrate": migrate_command, "import-sqlite": sqlite_import.import_command})

@@ -43,4 +43,4 @@ class Query(Service):
         await self.db.close()
 
 
-SPEC = ServiceSpec("query", QueryConfig, Query, default_port=50052)
+SPEC = ServiceSpec("query", QueryConfig, Query, default_port=50052, metrics_port=9462)

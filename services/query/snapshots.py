@@ -19,7 +19,13 @@ from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
+from prometheus_client import Histogram
+
 from services.runtime.errors import DeadlineExceeded
+
+#: How old the shared result a caller received was (0: computed for it); bounded by stale_for.
+SNAPSHOT_AGE = Histogram("banhammer_query_snapshot_age_seconds", "Age of the shared dashboard result each call "
+                         "was answered with", buckets=(0.0, 0.5, 1, 2, 5, 10, 30, 60, 120, 300))
 
 from .deadline import Deadline
 
@@ -62,14 +68,18 @@ class Snapshots:
         if entry is not None:
             self._entries.move_to_end(key)
             if now - entry.at < self.fresh_for:
+                SNAPSHOT_AGE.observe(now - entry.at)
                 return entry.value
         task = self._refresh(key, compute)
         if entry is not None and now - entry.at < self.stale_for:
+            SNAPSHOT_AGE.observe(now - entry.at)
             return entry.value
         remaining = deadline.remaining()
         try:
             # shield: a caller giving up must not cancel the computation others wait for
-            return await asyncio.wait_for(asyncio.shield(task), remaining)
+            value = await asyncio.wait_for(asyncio.shield(task), remaining)
+            SNAPSHOT_AGE.observe(0.0)  # computed for this caller (or while it waited)
+            return value
         except asyncio.TimeoutError:
             raise DeadlineExceeded("deadline passed waiting for the shared computation") from None
 

@@ -22,6 +22,7 @@ from .admission import AdmissionInterceptor
 from . import config as cfg
 from .config import env
 from .interceptors import ErrorInterceptor
+from .metrics import MetricsInterceptor, MetricsServer, serve_metrics
 from .revocations import Revocations
 from .logs import setup_logging
 from .service import Command, Service, ServiceSpec
@@ -50,6 +51,7 @@ class ServerConfig:
     otlp_endpoint: str = env("OTEL_EXPORTER_OTLP_ENDPOINT", "", doc="OTLP/gRPC collector for traces (unset: no export)")
     session_service_addr: str = env("SESSION_SERVICE_ADDR", "", doc="host:port of the session service; gateway streams end when their session is revoked (a session service follows itself)")
     trace_sample_ratio: float = env("OTEL_TRACES_SAMPLER_ARG", 1.0, doc="Share of new traces recorded when exporting; a caller's sampling decision wins")
+    metrics_port: int | None = env("METRICS_PORT", None, doc="Prometheus /metrics port (unset: 9461 ingest, 9462 query, 9463 session, 9464 energy for a single service, skipped if taken; 0: off)")
 
 
 def load_spec(target: str | ServiceSpec) -> ServiceSpec:
@@ -83,6 +85,7 @@ class Runtime:
     conf: ServerConfig
     services: dict[str, Service] = field(default_factory=dict)
     port: int = 0
+    metrics: MetricsServer | None = None
 
     def __post_init__(self) -> None:
         self.health = health.aio.HealthServicer()
@@ -98,8 +101,9 @@ class Runtime:
         self.revocations = Revocations(self.conf.session_service_addr)
         self.admission = AdmissionInterceptor(self.conf.max_concurrent_rpcs)
         self.server = grpc.aio.server(
-            # The first is outermost: the admission limit's refusals are mapped like any other error.
-            interceptors=[ErrorInterceptor(self.revocations), self.admission],
+            # The first is outermost: the admission limit's refusals are mapped like any other error,
+            # and metrics see the status the caller gets, refusals included.
+            interceptors=[MetricsInterceptor(), ErrorInterceptor(self.revocations), self.admission],
             options=server_options(self.conf),
         )
         names: list[str] = []
@@ -120,6 +124,9 @@ class Runtime:
         self.port = self.server.add_insecure_port(f"{self.conf.host}:{port}")
         if self.port == 0:
             raise OSError(f"could not bind {self.conf.host}:{port} (port taken?)")
+        # Several services in one process have no single default metrics port: off unless set.
+        default_metrics = self.specs[self.targets[0]].metrics_port if len(self.targets) == 1 else 0
+        self.metrics = serve_metrics(self.conf.host, self.conf.metrics_port, default_metrics)
         if not self.revocations.session_addr and "session" in self.specs:
             self.revocations.session_addr = f"127.0.0.1:{self.port}"  # the session service follows itself
 
@@ -182,6 +189,8 @@ class Runtime:
                 await service.close()
             except Exception:  # noqa: BLE001 - closing the rest matters more
                 log.exception("close failed", extra={"target": target})
+        if self.metrics is not None:
+            self.metrics.close()
         log.info("stopped")
 
 

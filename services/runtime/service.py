@@ -59,6 +59,8 @@ class ServiceSpec:
     config: type
     build: Callable[[Any], Service | Awaitable[Service]]
     default_port: int
+    #: Prometheus /metrics port when METRICS_PORT is unset (0: none unless set).
+    metrics_port: int = 0
     #: Sub-commands run instead of serving: name → ``Command``, or a bare ``async fn(config)`` (no
     #: arguments) or ``async fn(config, argv)`` (parses its own; its usage errors are argparse's).
     commands: dict[str, Command | Callable[..., Awaitable[int]]] | None = None

@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import functools
 import inspect
+import time
 from typing import Any, TypeVar
 
 import asyncpg
 from redis import exceptions as redis_errors
 
 from .errors import DomainError, ResourceExhausted, Unavailable
+from .metrics import STORE_FAILURES, STORE_SECONDS
 
 T = TypeVar("T")
 
@@ -83,9 +85,20 @@ class guard:  # noqa: N801 - used as a decorator and a context manager, named li
         if not inspect.iscoroutinefunction(target):
             raise TypeError(f"guard wraps coroutine functions and classes, not {target!r}")
 
+        # Every guarded store method is timed too: the one place each store call passes through.
+        timing = STORE_SECONDS.labels(self.store, target.__qualname__)
+        failures = STORE_FAILURES.labels(self.store, target.__qualname__)
+
         @functools.wraps(target)
         async def guarded(*args: Any, **kwargs: Any) -> Any:
-            async with self:
-                return await target(*args, **kwargs)
+            start = time.perf_counter()
+            try:
+                async with self:
+                    return await target(*args, **kwargs)
+            except (Unavailable, ResourceExhausted):
+                failures.inc()
+                raise
+            finally:
+                timing.observe(time.perf_counter() - start)
 
         return guarded  # type: ignore[return-value]

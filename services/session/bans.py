@@ -98,6 +98,9 @@ class Bans:
     async def sweep(self) -> int:
         return await self.store.sweep(self.clock.now_ms())
 
+    async def active(self) -> int:
+        return await self.store.count_active(self.clock.now_ms())
+
 
 def _check_source(v: Violations, source: BanSource | None) -> None:
     if source is None:

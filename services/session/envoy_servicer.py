@@ -18,6 +18,7 @@ from envoy_api import ext_authz_pb2_grpc as authz_grpc
 from services.runtime import gateway_headers
 from services.runtime.errors import NotFound, PermissionDenied, Unauthenticated
 
+from . import metrics
 from .gateway import GatewayAuth
 
 OVERWRITE = authz.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD
@@ -33,12 +34,21 @@ def _denied(code: int, http: int, message: str, headers: list[authz.HeaderValueO
         denied_response=authz.DeniedHttpResponse(status=authz.HttpStatus(code=http), headers=list(headers), body=message),
     )
 
+#: Decision label by status (bounded: never the path or the subject).
+_RESULTS = {code_pb2.OK: "allowed", code_pb2.UNAUTHENTICATED: "unauthenticated", code_pb2.PERMISSION_DENIED: "denied",
+            code_pb2.RESOURCE_EXHAUSTED: "limited", code_pb2.UNIMPLEMENTED: "unknown_path"}
+
 
 class AuthorizationServicer(authz_grpc.AuthorizationServicer):
     def __init__(self, auth: GatewayAuth) -> None:
         self.auth = auth
 
     async def Check(self, request, context):
+        response = await self._decide(request)
+        metrics.GATEWAY_DECISIONS.labels(_RESULTS.get(response.status.code, "other")).inc()
+        return response
+
+    async def _decide(self, request) -> authz.CheckResponse:
         http = request.attributes.request.http
         try:
             admitted = await self.auth.admit(http.path, http.headers.get("authorization", ""))

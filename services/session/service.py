@@ -12,7 +12,7 @@ import grpc
 
 from services.runtime import Service, ServiceSpec
 
-from . import servicer
+from . import metrics, servicer
 from .bans import Bans
 from .cache import Cache
 from .clock import Clock, SystemClock
@@ -65,8 +65,12 @@ class Session(Service):
         await self.redis.ping()
 
     async def sweep(self) -> tuple[int, int]:
-        """Deletes expired sessions and bans (they already read as gone); returns the counts."""
-        return await self.sessions.sweep(), await self.bans.sweep()
+        """Deletes expired sessions and bans (they already read as gone), then records how many are
+        active (the gauges); returns the counts deleted."""
+        swept = await self.sessions.sweep(), await self.bans.sweep()
+        metrics.ACTIVE_SESSIONS.set(await self.sessions.active())
+        metrics.ACTIVE_BANS.set(await self.bans.active())
+        return swept
 
     async def _sweep_forever(self) -> None:
         while True:
@@ -84,4 +88,4 @@ class Session(Service):
         await self.blocking.aclose()
 
 
-SPEC = ServiceSpec("session", SessionConfig, Session, default_port=50053, commands={"issue-token": issue_token.COMMAND})
+SPEC = ServiceSpec("session", SessionConfig, Session, default_port=50053, metrics_port=9463, commands={"issue-token": issue_token.COMMAND})

@@ -105,6 +105,9 @@ class Sessions:
     async def sweep(self) -> int:
         return await self.store.sweep(self.clock.now_ms())
 
+    async def active(self) -> int:
+        return await self.store.count_active(self.clock.now_ms())
+
 
 def _check_ttl(v: Violations, field: str, ttl_ms: int | None) -> None:
     if ttl_ms is not None and not MIN_TTL_MS <= ttl_ms <= MAX_TTL_MS:

@@ -211,14 +211,15 @@ def test_redis_is_durable_and_never_evicts_state(compose):
     assert policy == "noeviction"
 
 
-def test_only_gateway_and_trace_ui_are_published(compose):
+def test_only_gateway_and_operator_uis_are_published(compose):
     published = {n: s["ports"] for n, s in compose["services"].items() if s.get("ports")}
-    assert set(published) == {"gateway", "jaeger"}
-    assert all(p.startswith("127.0.0.1:") for p in published["jaeger"])
+    assert set(published) == {"gateway", "jaeger", "prometheus", "grafana"}
+    for ui in ("jaeger", "prometheus", "grafana"):  # loopback only
+        assert all(p.startswith("127.0.0.1:") for p in published[ui]), ui
     assert compose["networks"]["backend"]["internal"] is True
     for name, svc in compose["services"].items():
         assert "backend" in svc["networks"], name
-        if name not in ("gateway", "jaeger"):
+        if name not in ("gateway", "jaeger", "prometheus", "grafana"):
             assert svc["networks"] == ["backend"], name
 
 

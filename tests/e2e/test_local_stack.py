@@ -1,38 +1,20 @@
 """`deploy/local/stack.py up` then `down` on alternate ports: all SERVING through Envoy, and
 nothing left running afterwards; a failed `up` leaves nothing running either."""
 
-import os
 import socket
 import subprocess
-import sys
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.harness import free_port
 from tests.harness.fixtures import require_generated_code
-from tests.harness.paths import REPO
-
-STACK = REPO / "deploy" / "local" / "stack.py"
-PORT_VARS = ("LOCAL_PG_PORT", "LOCAL_REDIS_PORT", "LOCAL_INFLUX_PORT", "LOCAL_INFLUX_RPC_PORT", "LOCAL_ENVOY_PORT",
-             "LOCAL_ENVOY_ADMIN_PORT", "LOCAL_INGEST_PORT", "LOCAL_QUERY_PORT", "LOCAL_SESSION_PORT",
-             "LOCAL_ENERGY_PORT", "LOCAL_CONSOLE_PORT")
+from tests.harness.local_stack import require_stack_tools, stack, stack_env
 
 
 def processes_mentioning(text: str) -> list[str]:
     out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True, check=True).stdout
     return [line for line in out.splitlines() if text in line and "ps -eo" not in line]
-
-
-def stack_env(state: Path, **extra: str) -> dict[str, str]:
-    """The stack on its own state directory and on free ports (never another engineer's)."""
-    return {**os.environ, "LOCAL_STATE_DIR": str(state), "LOG_LEVEL": "WARNING", "LOCAL_HEALTH_TIMEOUT": "45",
-            **{var: str(free_port()) for var in PORT_VARS}, **extra}
-
-
-def stack(env: dict[str, str], command: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(STACK), command], env=env, capture_output=True, text=True, timeout=120)
 
 
 def assert_nothing_left(env: dict[str, str]) -> None:
@@ -45,6 +27,7 @@ def assert_nothing_left(env: dict[str, str]) -> None:
 
 def test_stack_up_then_down_leaves_nothing(tmp_path):
     require_generated_code()
+    require_stack_tools()
     env = stack_env(tmp_path / "stack")
     try:
         up = stack(env, "up")
@@ -64,10 +47,12 @@ def test_stack_up_then_down_leaves_nothing(tmp_path):
     assert_nothing_left(env)
 
 
-@pytest.mark.parametrize("variable", ["LOCAL_QUERY_PORT", "LOCAL_ENVOY_PORT"])
+@pytest.mark.parametrize("variable", ["LOCAL_QUERY_PORT", "LOCAL_ENVOY_PORT", "LOCAL_PROMETHEUS_PORT",
+                                      "LOCAL_SESSION_METRICS_PORT"])
 def test_up_with_a_port_in_use_starts_nothing(tmp_path, variable):
     """Every port is checked before anything starts; the error is one line naming the port."""
     require_generated_code()
+    require_stack_tools()
     env = stack_env(tmp_path / "stack")
     with socket.create_server(("127.0.0.1", int(env[variable]))):
         up = stack(env, "up")
@@ -82,6 +67,7 @@ def test_up_that_fails_midway_stops_what_it_started(tmp_path):
     """The stores start, then every service refuses its configuration: `up` fails and stops the
     stores again (and Envoy), where it used to leave them running."""
     require_generated_code()
+    require_stack_tools()
     env = stack_env(tmp_path / "stack", GRPC_MAX_CONCURRENT_RPCS="many")
     try:
         up = stack(env, "up")

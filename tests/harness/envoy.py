@@ -22,11 +22,11 @@ class EnvoyGateway:
 
     def __init__(self, workdir: Path, upstreams: dict[str, str], *, descriptor: Path = DESCRIPTOR,
                  otlp: str | None = None, **overrides) -> None:
-        self.port, self.admin_port = free_port(), free_port()
+        self.port, self.admin_port, self.stats_port = free_port(), free_port(), free_port()
         self.config_path = workdir / "envoy.yaml"
         workdir.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(envoy_render().render(
-            "local", listen_port=self.port, admin_port=self.admin_port, upstreams=upstreams,
+            "local", listen_port=self.port, admin_port=self.admin_port, stats_port=self.stats_port, upstreams=upstreams,
             descriptor=str(descriptor), otlp=otlp, **overrides))
         argv = [envoy_binary() or "envoy", "-c", str(self.config_path), "--use-dynamic-base-id",
                 "--log-level", "warn", "--drain-time-s", "1", "--file-flush-interval-msec", "200"]

@@ -63,6 +63,27 @@ async def test_fresh_stale_and_expired_entries():
     assert await snaps.get("k", compute, Deadline()) == 3
 
 
+async def test_served_age_is_recorded():
+    from prometheus_client import REGISTRY
+
+    def observed() -> tuple[float, float]:
+        get = REGISTRY.get_sample_value
+        return (get("banhammer_query_snapshot_age_seconds_count"), get("banhammer_query_snapshot_age_seconds_sum"))
+
+    clock, compute = Clock(), Computation()
+    snaps = Snapshots(fresh_for=2, stale_for=30, clock=clock)
+    compute.release.set()
+    count, total = observed()
+    await snaps.get("k", compute, Deadline())  # computed for this caller: age 0
+    clock.t += 1.5
+    await snaps.get("k", compute, Deadline())  # fresh, 1.5 s old
+    clock.t += 3
+    await snaps.get("k", compute, Deadline())  # stale, 4.5 s old
+    await asyncio.wait_for(asyncio.gather(*snaps._running.values()), 5)
+    after_count, after_total = observed()
+    assert (after_count - count, after_total - total) == (3, 6.0)
+
+
 async def test_concurrent_callers_share_one_computation_and_deadlines_hold():
     compute = Computation()
     snaps = Snapshots(fresh_for=2, stale_for=30, clock=Clock())

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 
+from services.runtime.metrics import STORE_SECONDS
+
 from .http import HttpClient, HttpError
 
 log = logging.getLogger("banhammer.energy.influx")
@@ -46,7 +48,9 @@ class InfluxClient:
     async def _call(self, method: str, path: str, params: dict, body: bytes = b"", timeout: float | None = None,
                     content_type: str = "text/plain; charset=utf-8"):
         try:
-            response = await self.http.request(method, path, params, body, content_type=content_type, timeout=timeout)
+            with STORE_SECONDS.labels("influxdb", path).time():  # path: /write, /query or /ping
+                response = await self.http.request(method, path, params, body, content_type=content_type,
+                                                   timeout=timeout)
         except HttpError as exc:
             raise InfluxUnavailable(str(exc)) from None
         if response.status >= 500:

@@ -17,6 +17,7 @@ from typing import Any
 import asyncpg
 
 from services.runtime.errors import DeadlineExceeded, ResourceExhausted, Unavailable
+from services.runtime.metrics import STORE_SECONDS
 from services.runtime.postgres import LazyPool
 from services.runtime.store_errors import guard
 
@@ -36,10 +37,12 @@ class Session:
         self.conn = conn
 
     async def fetch(self, stmt: sql.Statement, values: Mapping[str, Any] | None = None) -> list[asyncpg.Record]:
-        return await self.conn.fetch(stmt.sql, *stmt.args(values or {}))
+        with STORE_SECONDS.labels(STORE, stmt.name).time():  # statement latency per query kind
+            return await self.conn.fetch(stmt.sql, *stmt.args(values or {}))
 
     async def fetchrow(self, stmt: sql.Statement, values: Mapping[str, Any] | None = None) -> asyncpg.Record | None:
-        return await self.conn.fetchrow(stmt.sql, *stmt.args(values or {}))
+        with STORE_SECONDS.labels(STORE, stmt.name).time():
+            return await self.conn.fetchrow(stmt.sql, *stmt.args(values or {}))
 
 
 class QueryStore:

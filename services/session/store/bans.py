@@ -138,3 +138,8 @@ class BanStore:
 
     async def sweep(self, now_ms: int, batch: int = 500) -> int:
         return int(await self._sweep(keys=[keys.BAN_INDEX, keys.BAN_EXPIRY], args=[now_ms, batch, keys.ban("")]))
+
+    async def count_active(self, now_ms: int) -> int:
+        """Bans in force at ``now_ms``: the index, less timed bans expired but not yet swept."""
+        total = await self.r.zcard(keys.BAN_INDEX)
+        return int(total) - int(await self.r.zcount(keys.BAN_EXPIRY, "-inf", now_ms))

@@ -85,3 +85,7 @@ class SessionStore:
 
     async def sweep(self, now_ms: int, batch: int = 500) -> int:
         return int(await self._sweep(args=[now_ms, batch]))
+
+    async def count_active(self, now_ms: int) -> int:
+        """Sessions not expired at ``now_ms`` (one ZCOUNT of the sweep index)."""
+        return int(await self.r.zcount(keys.SESSION_EXPIRY, f"({now_ms}", "+inf"))
