@@ -129,12 +129,13 @@ async def test_action_stream_through_a_postgresql_restart_loses_and_doubles_noth
             await stream.send(common_pb2.PlayerAction(player_id=player, action_type="move", value=float(i)))
         first = await stream.flush(30)
         assert (first.accepted, first.unacknowledged) == (200, 0)
-        pg_server.stop()
+        await asyncio.to_thread(pg_server.stop)  # the client's loop keeps running through the outage
         try:
             for i in range(200, 400):
                 await stream.send(common_pb2.PlayerAction(player_id=player, action_type="move", value=float(i)))
+            await eventually(lambda: stream.report().reconnects > 0, 30, "the outage to reach the stream")
         finally:
-            pg_server.start()
+            await asyncio.to_thread(pg_server.start)
         report = await stream.flush(60)
         assert report.unacknowledged == 0 and report.rejected == 0, report
         assert report.accepted + report.duplicates == 400
