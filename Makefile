@@ -4,7 +4,7 @@ VENV    := .venv
 PYTHON  := $(VENV)/bin/python
 BUF     := node_modules/.bin/buf
 
-.PHONY: install deps gen lint test dev stop status demo bench clean
+.PHONY: install deps gen lint test dev stop status demo bench clean wheel
 
 install: deps gen
 
@@ -19,7 +19,13 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-deps: $(VENV)/.installed node_modules/.installed
+# The game-server SDK (clients/python), editable and without its own copy of the stubs: here gen/
+# provides them (its wheel generates its own, see `make wheel`).
+$(VENV)/.client-installed: $(VENV)/.installed clients/python/pyproject.toml clients/python/setup.py
+	BANHAMMER_CLIENT_STUBS=skip $(PYTHON) -m pip install -q --no-build-isolation --no-deps -e ./clients/python
+	touch $@
+
+deps: $(VENV)/.installed node_modules/.installed $(VENV)/.client-installed
 
 # The .pth file puts gen/ (the stubs) and the repository on the venv's path, so every command in the
 # README (`python -m bench.ingest`, `python -m services.session issue-token`) works without PYTHONPATH.
@@ -29,7 +35,7 @@ gen: $(VENV)/.installed
 
 lint: install
 	$(BUF) lint
-	$(VENV)/bin/ruff check services bench tests scripts deploy
+	$(VENV)/bin/ruff check services bench tests scripts deploy clients
 
 test: install lint
 	$(PYTHON) -m pytest
@@ -45,6 +51,11 @@ status:
 
 demo: install
 	$(PYTHON) scripts/demo.py
+
+# The SDK's wheel (stubs generated into it from protos/), as a game server installs it.
+wheel: install
+	$(PYTHON) -m pip wheel -q --no-build-isolation --no-deps -w build/wheels ./clients/python
+	@ls build/wheels/banhammer_client-*.whl
 
 bench: install
 	$(PYTHON) -m bench

@@ -16,7 +16,7 @@ from tests.harness.paths import REPO
 STACK = REPO / "deploy" / "local" / "stack.py"
 PORT_VARS = ("LOCAL_PG_PORT", "LOCAL_REDIS_PORT", "LOCAL_INFLUX_PORT", "LOCAL_INFLUX_RPC_PORT", "LOCAL_ENVOY_PORT",
              "LOCAL_ENVOY_ADMIN_PORT", "LOCAL_INGEST_PORT", "LOCAL_QUERY_PORT", "LOCAL_SESSION_PORT",
-             "LOCAL_ENERGY_PORT")
+             "LOCAL_ENERGY_PORT", "LOCAL_ENVOY_MTLS_PORT")
 
 
 def processes_mentioning(text: str) -> list[str]:
