@@ -8,7 +8,7 @@ import sys
 
 from services.runtime import cli
 
-NAMES = ("ingest", "query", "session", "energy")
+NAMES = ("ingest", "query", "session", "energy", "sdk")
 
 
 def main() -> int:

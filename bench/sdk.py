@@ -1,0 +1,245 @@
+"""Game-server SDK benchmark: the mTLS gateway beside the plain one, the SDK beside the raw stub,
+the SDK's local ban check, and how fast a ban reaches connected SDK caches.
+
+    .venv/bin/python -m bench.sdk [--quick] [--seconds 5] [--concurrency 50] [--clients 5]
+
+Starts its own Redis, the session service (a process) and two Envoys rendered from deploy/envoy:
+authentication off (the same-run baseline), and authentication on with the mTLS listener
+(certificates minted for the run by deploy/tls/certs.py). Prints tables and writes
+bench/results/sdk.json.
+
+1. IsBanned and CheckBans(100) through the gateway: auth off, bearer token (ext_authz), and mTLS;
+   ratios to auth off.
+2. The SDK (``Client.fetch_bans``: CheckBans with retries) beside the raw stub, both over mTLS.
+3. A cached ``is_banned`` answer: ``bans.cached()`` and ``await is_banned()`` p50/p99, beside a bare
+   dict lookup timed the same way.
+4. Ban propagation: --clients SDK clients connected over mTLS; per ban (an admin Ban RPC to the
+   service), the time until each client's cache answers banned, beside the Ban RPC's own latency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import grpc
+
+from banhammer.session.v1 import ban_pb2, ban_pb2_grpc
+from banhammer_client import Client
+from bench.session import _drive, _percentile, _seed, _start_redis, _start_service
+from services.runtime import cli
+from tests.harness.envoy import EnvoyGateway
+from tests.harness.health import check_health, gateway_metadata
+from tests.harness.paths import TARGETS, load_script
+from tests.harness.processes import free_port, wait_until
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "results" / "sdk.json"
+certs = load_script("deploy/tls/certs.py", "banhammer_tls_certs")
+
+
+def _mint(d: Path) -> dict[str, Path]:
+    ca = certs.make_ca()
+    ca.write(d, "ca")
+    certs.issue(ca, "gateway", dns=("localhost",), ips=("127.0.0.1",), server=True).write(d, "gateway")
+    cert, key = certs.issue(ca, "bench", uris=("spiffe://banhammer/game/bench",)).write(d, "game")
+    return {"ca": d / "ca.pem", "cert": cert, "key": key}
+
+
+def _gateway(workdir: Path, service_addr: str, auth: bool, tls_dir: Path | None) -> tuple[EnvoyGateway, int]:
+    mtls_port = free_port()
+    extra = {"mtls_dir": str(tls_dir), "mtls_port": mtls_port, "mtls_caller_limit": "10000000/1"} if tls_dir else {}
+    gw = EnvoyGateway(workdir, {t: service_addr for t in TARGETS}, auth=auth, **extra).start()
+    wait_until(lambda: check_health(gw.addr, "", metadata=gateway_metadata("session"), timeout=1) == "SERVING",
+               30, "session SERVING through Envoy", gw.proc)
+    return gw, mtls_port
+
+
+def _mtls_channel(port: int, files: dict[str, Path]) -> grpc.aio.Channel:
+    creds = grpc.ssl_channel_credentials(files["ca"].read_bytes(), files["key"].read_bytes(), files["cert"].read_bytes())
+    return grpc.aio.secure_channel(f"127.0.0.1:{port}", creds, options=[("grpc.ssl_target_name_override", "localhost")])
+
+
+async def _paths(paths: dict[str, tuple[grpc.aio.Channel, tuple]], subjects: list[str], concurrency: int,
+                 seconds: float, pids: dict) -> list[dict]:
+    """IsBanned and CheckBans(100) on each path; ratio to the first (auth off)."""
+    rows, pick = [], random.Random(7)
+    for rpc in ("IsBanned", "CheckBans(100)"):
+        base = None
+        for label, (channel, md) in paths.items():
+            stub = ban_pb2_grpc.BanServiceStub(channel)
+            if rpc == "IsBanned":
+                async def call(stub=stub, md=md):
+                    await stub.IsBanned(ban_pb2.IsBannedRequest(subject=pick.choice(subjects)), metadata=md)
+            else:
+                async def call(stub=stub, md=md):
+                    await stub.CheckBans(ban_pb2.CheckBansRequest(subjects=pick.sample(subjects, 100)), metadata=md)
+            await _drive(call, concurrency, min(1.0, seconds / 5))
+            result = await _drive(call, concurrency, seconds, pids)
+            base = base or result
+            rows.append({"rpc": rpc, "path": label, **result, "ratio": result["calls_per_s"] / base["calls_per_s"]})
+    return rows
+
+
+async def _sdk_vs_stub(port: int, files: dict[str, Path], subjects: list[str], concurrency: int,
+                       seconds: float, pids: dict) -> list[dict]:
+    pick = random.Random(11)
+    rows = []
+    async with await Client.connect(f"127.0.0.1:{port}", ca=files["ca"], cert=files["cert"], key=files["key"],
+                                    server_name="localhost", watch_bans=False) as client:
+        stub = ban_pb2_grpc.BanServiceStub(client.channel)
+
+        async def raw():
+            await stub.CheckBans(ban_pb2.CheckBansRequest(subjects=pick.sample(subjects, 100)))
+
+        async def sdk():
+            await client.fetch_bans(pick.sample(subjects, 100))
+
+        for label, call in (("raw stub", raw), ("SDK fetch_bans", sdk)):
+            await _drive(call, concurrency, min(1.0, seconds / 5))
+            rows.append({"rpc": "CheckBans(100) mTLS", "path": label, **await _drive(call, concurrency, seconds, pids)})
+    rows[1]["ratio"] = rows[1]["calls_per_s"] / rows[0]["calls_per_s"]
+    rows[0]["ratio"] = 1.0
+    return rows
+
+
+async def _local_checks(client: Client, subjects: list[str], n: int) -> dict:
+    await client.check_bans(subjects)  # every subject cached
+    table = {s: False for s in subjects}
+    pick = random.Random(3)
+    order = [pick.choice(subjects) for _ in range(n)]
+    timer = time.perf_counter_ns
+
+    def timed(fn) -> list[int]:
+        out = []
+        for s in order:
+            t0 = timer()
+            fn(s)
+            out.append(timer() - t0)
+        return out
+
+    bare = timed(table.get)
+    cached = timed(client.bans.cached)
+    is_banned = []
+    for s in order:
+        t0 = timer()
+        await client.is_banned(s)
+        is_banned.append(timer() - t0)
+    assert all(client.bans.cached(s) is not None for s in subjects[:100]), "subjects not cached"
+
+    def us(values: list[int]) -> dict:
+        return {"p50_us": _percentile(values, 0.5) / 1e3, "p99_us": _percentile(values, 0.99) / 1e3}
+    return {"calls": n, "dict.get (baseline)": us(bare), "bans.cached()": us(cached), "await is_banned()": us(is_banned)}
+
+
+async def _propagation(service_addr: str, port: int, files: dict[str, Path], n_clients: int, bans: int) -> dict:
+    clients = [await Client.connect(f"127.0.0.1:{port}", ca=files["ca"], cert=files["cert"], key=files["key"],
+                                    server_name="localhost") for _ in range(n_clients)]
+    seen_ms: list[float] = []
+    rpc_ms: list[float] = []
+    try:
+        async with grpc.aio.insecure_channel(service_addr) as ch:
+            admin = ban_pb2_grpc.BanServiceStub(ch)
+            for i in range(bans):
+                subject = f"propagation-{i}-{time.time_ns()}"
+                for c in clients:
+                    assert await c.is_banned(subject) is False  # cached as not banned
+                t0 = time.perf_counter()
+                await admin.Ban(ban_pb2.BanRequest(subject=subject, reason="bench", permanent=True,
+                                                   admin_source=ban_pb2.AdminSource(admin="bench")))
+                rpc_ms.append((time.perf_counter() - t0) * 1000)
+                waiting = set(range(n_clients))
+                deadline = t0 + 10
+                while waiting:
+                    for k in [k for k in waiting if clients[k].bans.cached(subject)]:
+                        seen_ms.append((time.perf_counter() - t0) * 1000)
+                        waiting.discard(k)
+                    if time.perf_counter() > deadline:
+                        raise RuntimeError(f"ban of {subject} not seen by {len(waiting)} clients within 10 s")
+                    await asyncio.sleep(0)
+    finally:
+        for c in clients:
+            await c.close()
+    return {"clients": n_clients, "bans": bans,
+            "ban_seen_p50_ms": _percentile(seen_ms, 0.5), "ban_seen_p99_ms": _percentile(seen_ms, 0.99),
+            "ban_rpc_p50_ms (baseline)": _percentile(rpc_ms, 0.5), "ban_rpc_p99_ms (baseline)": _percentile(rpc_ms, 0.99)}
+
+
+def _print(paths: list[dict], sdk: list[dict], local: dict, prop: dict) -> None:
+    print(f"{'rpc':<22} {'path':<16} {'calls/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>6}")
+    for row in paths + sdk:
+        print(f"{row['rpc']:<22} {row['path']:<16} {row['calls_per_s']:>9.0f} {row['p50_ms']:>8.2f} "
+              f"{row['p99_ms']:>8.2f} {row['ratio']:>6.2f}")
+    print(f"\nlocal ban check of a cached subject ({local['calls']} calls)")
+    for name in ("dict.get (baseline)", "bans.cached()", "await is_banned()"):
+        print(f"  {name:<22} p50 {local[name]['p50_us']:6.2f} µs   p99 {local[name]['p99_us']:6.2f} µs")
+    print(f"\nban propagation to {prop['clients']} connected SDK caches ({prop['bans']} bans)")
+    print(f"  ban seen in a cache      p50 {prop['ban_seen_p50_ms']:6.2f} ms   p99 {prop['ban_seen_p99_ms']:6.2f} ms")
+    print(f"  Ban RPC alone (baseline) p50 {prop['ban_rpc_p50_ms (baseline)']:6.2f} ms   "
+          f"p99 {prop['ban_rpc_p99_ms (baseline)']:6.2f} ms")
+
+
+async def _main(args: argparse.Namespace) -> int:
+    seconds = 2.0 if args.quick else args.seconds
+    subjects = [f"player_{i}" for i in range(2_000 if args.quick else 20_000)]
+    with tempfile.TemporaryDirectory(prefix="bench-sdk-") as tmp:
+        workdir = Path(tmp)
+        procs = []
+        try:
+            redis_proc, redis_port = _start_redis(workdir)
+            procs.append(redis_proc)
+            service_proc, service_addr = _start_service(workdir, redis_port)
+            procs.append(service_proc)
+            _, token = await _seed(service_addr, subjects, subjects[::100], 1)
+            tls_dir = workdir / "tls"
+            tls_dir.mkdir()
+            files = _mint(tls_dir)
+            plain, _ = _gateway(workdir / "envoy-off", service_addr, False, None)
+            procs.append(plain.proc)
+            secured, mtls_port = _gateway(workdir / "envoy-auth", service_addr, True, tls_dir)
+            procs.append(secured.proc)
+            pids = {"service": service_proc.pid, "redis": redis_proc.pid}
+            channels = {"auth off": (grpc.aio.insecure_channel(plain.addr), ()),
+                        "bearer token": (grpc.aio.insecure_channel(secured.addr), (("authorization", f"Bearer {token}"),)),
+                        "mTLS": (_mtls_channel(mtls_port, files), ())}
+            paths = await _paths(channels, subjects, args.concurrency, seconds, pids)
+            for channel, _ in channels.values():
+                await channel.close()
+            sdk = await _sdk_vs_stub(mtls_port, files, subjects, args.concurrency, seconds, pids)
+            async with await Client.connect(f"127.0.0.1:{mtls_port}", ca=files["ca"], cert=files["cert"],
+                                            key=files["key"], server_name="localhost") as client:
+                local = await _local_checks(client, subjects[:1000], 20_000 if args.quick else 200_000)
+            prop = await _propagation(service_addr, mtls_port, files, args.clients, 20 if args.quick else 100)
+        finally:
+            for p in reversed(procs):
+                p.stop()
+    _print(paths, sdk, local, prop)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps({"quick": args.quick, "seconds": seconds, "cpus": os.cpu_count(),
+                                   "concurrency": args.concurrency, "gateway": paths, "sdk_vs_stub": sdk,
+                                   "local_check": local, "propagation": prop}, indent=2))
+    print(f"\nwrote {RESULTS.relative_to(REPO)}")
+    return 0
+
+
+def main() -> int:
+    parser = cli.CommandParser(prog="python -m bench.sdk", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="2 s per case, fewer subjects and bans")
+    parser.add_argument("--seconds", type=float, default=5.0, help="measurement time per case (default 5)")
+    parser.add_argument("--concurrency", type=int, default=50, help="concurrent caller tasks (default 50)")
+    parser.add_argument("--clients", type=int, default=5, help="SDK clients for the propagation case (default 5)")
+    args = parser.parse_args()
+    if min(args.seconds, args.concurrency, args.clients) <= 0:
+        parser.error("--seconds, --concurrency and --clients must be positive")
+    return asyncio.run(_main(args))
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main, "python -m bench.sdk"))
