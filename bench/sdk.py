@@ -9,7 +9,7 @@ authentication off (the same-run baseline), and authentication on with the mTLS 
 bench/results/sdk.json.
 
 1. IsBanned and CheckBans(100) through the gateway: auth off, bearer token (ext_authz), and mTLS;
-   ratios to auth off.
+   ratios to auth off. Compared cases alternate (A B C, C B A) so load drift favours none.
 2. The SDK (``Client.fetch_bans``: CheckBans with retries) beside the raw stub, both over mTLS.
 3. A cached ``is_banned`` answer: ``bans.cached()`` and ``await is_banned()`` p50/p99, beside a bare
    dict lookup timed the same way.
@@ -67,12 +67,31 @@ def _mtls_channel(port: int, files: dict[str, Path]) -> grpc.aio.Channel:
     return grpc.aio.secure_channel(f"127.0.0.1:{port}", creds, options=[("grpc.ssl_target_name_override", "localhost")])
 
 
+async def _compare(calls: dict[str, object], concurrency: int, seconds: float, pids: dict) -> dict[str, dict]:
+    """Each call in turn, in two rounds of opposite order (A B C, then C B A), so drift in the shared
+    machine's load does not favour whichever ran first: calls/s averaged, the worse p50/p99 kept."""
+    for call in calls.values():
+        await _drive(call, concurrency, min(1.0, seconds / 5))  # warm-up
+    rounds: dict[str, list[dict]] = {label: [] for label in calls}
+    for order in (list(calls), list(reversed(calls))):
+        for label in order:
+            rounds[label].append(await _drive(calls[label], concurrency, seconds / 2, pids))
+    out = {}
+    for label, runs in rounds.items():
+        out[label] = {"calls": sum(r["calls"] for r in runs),
+                      "calls_per_s": sum(r["calls_per_s"] for r in runs) / len(runs),
+                      "p50_ms": max(r["p50_ms"] for r in runs), "p99_ms": max(r["p99_ms"] for r in runs),
+                      "cpu_us_per_call": {k: sum(r["cpu_us_per_call"].get(k, 0) for r in runs) / len(runs)
+                                          for k in runs[0]["cpu_us_per_call"]}}
+    return out
+
+
 async def _paths(paths: dict[str, tuple[grpc.aio.Channel, tuple]], subjects: list[str], concurrency: int,
                  seconds: float, pids: dict) -> list[dict]:
     """IsBanned and CheckBans(100) on each path; ratio to the first (auth off)."""
     rows, pick = [], random.Random(7)
     for rpc in ("IsBanned", "CheckBans(100)"):
-        base = None
+        calls = {}
         for label, (channel, md) in paths.items():
             stub = ban_pb2_grpc.BanServiceStub(channel)
             if rpc == "IsBanned":
@@ -81,17 +100,16 @@ async def _paths(paths: dict[str, tuple[grpc.aio.Channel, tuple]], subjects: lis
             else:
                 async def call(stub=stub, md=md):
                     await stub.CheckBans(ban_pb2.CheckBansRequest(subjects=pick.sample(subjects, 100)), metadata=md)
-            await _drive(call, concurrency, min(1.0, seconds / 5))
-            result = await _drive(call, concurrency, seconds, pids)
-            base = base or result
-            rows.append({"rpc": rpc, "path": label, **result, "ratio": result["calls_per_s"] / base["calls_per_s"]})
+            calls[label] = call
+        results = await _compare(calls, concurrency, seconds, pids)
+        base = next(iter(results.values()))["calls_per_s"]
+        rows += [{"rpc": rpc, "path": label, **r, "ratio": r["calls_per_s"] / base} for label, r in results.items()]
     return rows
 
 
 async def _sdk_vs_stub(port: int, files: dict[str, Path], subjects: list[str], concurrency: int,
                        seconds: float, pids: dict) -> list[dict]:
     pick = random.Random(11)
-    rows = []
     async with await Client.connect(f"127.0.0.1:{port}", ca=files["ca"], cert=files["cert"], key=files["key"],
                                     server_name="localhost", watch_bans=False) as client:
         stub = ban_pb2_grpc.BanServiceStub(client.channel)
@@ -102,12 +120,10 @@ async def _sdk_vs_stub(port: int, files: dict[str, Path], subjects: list[str], c
         async def sdk():
             await client.fetch_bans(pick.sample(subjects, 100))
 
-        for label, call in (("raw stub", raw), ("SDK fetch_bans", sdk)):
-            await _drive(call, concurrency, min(1.0, seconds / 5))
-            rows.append({"rpc": "CheckBans(100) mTLS", "path": label, **await _drive(call, concurrency, seconds, pids)})
-    rows[1]["ratio"] = rows[1]["calls_per_s"] / rows[0]["calls_per_s"]
-    rows[0]["ratio"] = 1.0
-    return rows
+        results = await _compare({"raw stub": raw, "SDK fetch_bans": sdk}, concurrency, seconds, pids)
+    base = results["raw stub"]["calls_per_s"]
+    return [{"rpc": "CheckBans(100) mTLS", "path": label, **r, "ratio": r["calls_per_s"] / base}
+            for label, r in results.items()]
 
 
 async def _local_checks(client: Client, subjects: list[str], n: int) -> dict:
