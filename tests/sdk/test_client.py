@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import sys
 import uuid
 
 import grpc
@@ -12,6 +15,9 @@ import pytest
 from banhammer.common.v1 import common_pb2
 from banhammer.session.v1 import ban_pb2, ban_pb2_grpc, session_pb2, session_pb2_grpc
 from banhammer_client import Client
+from tests.harness import check_health, free_port, wait_until
+from tests.harness.paths import REPO
+from tests.harness.processes import ManagedProcess
 
 
 async def eventually(condition, timeout: float = 10.0, what: str = "condition") -> None:
@@ -136,6 +142,47 @@ async def test_action_stream_through_a_postgresql_restart_loses_and_doubles_noth
             await eventually(lambda: stream.report().reconnects > 0, 30, "the outage to reach the stream")
         finally:
             await asyncio.to_thread(pg_server.start)
+        report = await stream.flush(60)
+        assert report.unacknowledged == 0 and report.rejected == 0, report
+        assert report.accepted + report.duplicates == 400
+    assert _stored(suite_env, player) == (400, 400)
+
+
+@pytest.fixture
+def own_ingest(suite_env, tmp_path):
+    """An ingest process of its own (on the suite's migrated database), to restart in a test."""
+    port = free_port()
+    env = {**os.environ, **suite_env, "GRPC_PORT": str(port), "INGEST_MIGRATE_ON_START": "false",
+           "OTEL_SDK_DISABLED": "true"}
+    proc = ManagedProcess("ingest", [sys.executable, "-m", "services.ingest"], tmp_path / "ingest.log", env=env, cwd=REPO)
+    addr = f"127.0.0.1:{port}"
+
+    def start() -> None:
+        proc.start()
+        wait_until(lambda: check_health(addr, "banhammer.ingest.v1.IngestService", timeout=1) == "SERVING",
+                   60, "ingest SERVING", proc)
+    start()
+    yield addr, proc, start
+    proc.stop()
+
+
+async def test_action_stream_through_an_ingest_restart_loses_and_doubles_nothing(
+        suite, suite_env, envoy_factory, gateway_tokens, own_ingest):
+    addr, proc, start = own_ingest
+    gw = envoy_factory({"ingest": addr, "query": suite.addr, "session": suite.addr, "energy": suite.addr})
+    wait_until(lambda: check_health(gw.addr, "", metadata=(("x-banhammer-service", "ingest"),)) == "SERVING",
+               30, "ingest SERVING through Envoy", gw.proc)
+    player = f"sdk-restart-{uuid.uuid4().hex[:8]}"
+    async with await Client.connect(gw.addr, token=gateway_tokens["service"], watch_bans=False) as client:
+        stream = client.action_stream(producer_id=f"test/{player}", batch_size=50, linger=0.01)
+        for i in range(200):
+            await stream.send(common_pb2.PlayerAction(player_id=player, action_type="move", value=float(i)))
+        assert (await stream.flush(30)).unacknowledged == 0
+        await asyncio.to_thread(proc.stop, 10, signal.SIGKILL)  # no goodbye: batches in flight are lost
+        for i in range(200, 400):
+            await stream.send(common_pb2.PlayerAction(player_id=player, action_type="move", value=float(i)))
+        await eventually(lambda: stream.report().reconnects > 0, 30, "the stream to notice")
+        await asyncio.to_thread(start)
         report = await stream.flush(60)
         assert report.unacknowledged == 0 and report.rejected == 0, report
         assert report.accepted + report.duplicates == 400
