@@ -135,13 +135,16 @@ async def test_action_stream_through_a_postgresql_restart_loses_and_doubles_noth
             await stream.send(common_pb2.PlayerAction(player_id=player, action_type="move", value=float(i)))
         first = await stream.flush(30)
         assert (first.accepted, first.unacknowledged) == (200, 0)
-        await asyncio.to_thread(pg_server.stop)  # the client's loop keeps running through the outage
+        # Stopped and started from this thread: pytest-postgresql forks with a preexec_fn, which
+        # is unsafe from another thread while gRPC's threads run (the child can crash). The loop
+        # only pauses for the stop and the start; it runs, and sends, through the outage between.
+        pg_server.stop()
         try:
             for i in range(200, 400):
                 await stream.send(common_pb2.PlayerAction(player_id=player, action_type="move", value=float(i)))
             await eventually(lambda: stream.report().reconnects > 0, 30, "the outage to reach the stream")
         finally:
-            await asyncio.to_thread(pg_server.start)
+            pg_server.start()
         report = await stream.flush(60)
         assert report.unacknowledged == 0 and report.rejected == 0, report
         assert report.accepted + report.duplicates == 400

@@ -59,6 +59,7 @@ class ActionStream:
         self._backoff = backoff
         self._unacked: OrderedDict[int, ingest_pb2.StreamActionsRequest] = OrderedDict()
         self._sequence = 0
+        self._pending = 0  # actions sent and not yet settled (queued, being batched, or in flight)
         self._idle = asyncio.Event()
         self._idle.set()
         self._report = Report()
@@ -81,7 +82,12 @@ class ActionStream:
         if not action.event_id:  # a second line of defence: ingest also deduplicates by event id
             action.event_id = uuid.uuid4().hex
         self._idle.clear()
-        await self._queue.put(action)
+        self._pending += 1
+        try:
+            await self._queue.put(action)
+        except BaseException:
+            self._pending -= 1
+            raise
 
     async def flush(self, timeout: float) -> Report:
         """Wait until everything sent so far is acknowledged, or ``timeout``; the report says what was not."""
@@ -100,11 +106,10 @@ class ActionStream:
 
     def report(self) -> Report:
         r = self._report
-        pending = self._queue.qsize() + sum(len(b.actions) for b in self._unacked.values())
-        return Report(r.accepted, r.duplicates, r.rejected, pending, r.reconnects, list(r.errors))
+        return Report(r.accepted, r.duplicates, r.rejected, self._pending, r.reconnects, list(r.errors))
 
     async def _until_idle(self) -> None:
-        while not (self._queue.empty() and not self._unacked) and self._fatal is None:
+        while self._pending and self._fatal is None:
             self._idle.clear()
             await self._idle.wait()
 
@@ -115,11 +120,13 @@ class ActionStream:
             call = self._stub.StreamActions(metadata=self._metadata())
             writer = asyncio.create_task(self._write(call))
             reader = asyncio.create_task(self._read(call))
-            done, _ = await asyncio.wait({writer, reader}, return_when=asyncio.FIRST_COMPLETED)
-            for t in (writer, reader):
-                t.cancel()
-            results = await asyncio.gather(writer, reader, return_exceptions=True)
-            call.cancel()
+            try:
+                done, _ = await asyncio.wait({writer, reader}, return_when=asyncio.FIRST_COMPLETED)
+            finally:  # also when close() cancels this task: no orphaned writer or reader
+                for t in (writer, reader):
+                    t.cancel()
+                results = await asyncio.gather(writer, reader, return_exceptions=True)
+                call.cancel()
             err = next((r for r in results if isinstance(r, grpc.RpcError)), None)
             if err is not None and err.code() in FATAL:
                 self._fatal = err
@@ -187,7 +194,8 @@ class ActionStream:
                 self._report.duplicates += len(batch.actions) if ack.duplicate else ack.duplicate_count
             del self._unacked[ack.sequence]
             self._window.release()
-            if self._queue.empty() and not self._unacked:
+            self._pending -= len(batch.actions)
+            if not self._pending:
                 self._idle.set()
 
     def _resend_later(self, call, batch: ingest_pb2.StreamActionsRequest) -> None:
