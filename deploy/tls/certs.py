@@ -104,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.days < 1:
         raise UsageError("--days must be at least 1")
+    clients = {name: client_identity(name) for name in args.client or ["game/dev"]}  # all valid before any write
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     ca_cert, ca_key = out / "ca.pem", out / "ca-key.pem"
@@ -115,8 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         ca.write(out, "ca")
     issue(ca, "banhammer-gateway", dns=GATEWAY_NAMES, ips=("127.0.0.1",), server=True, days=args.days).write(
         out, "gateway")
-    for name in args.client or ["game/dev"]:
-        identity = client_identity(name)
+    for name, identity in clients.items():
         cert, _ = issue(ca, name, uris=(identity,), days=args.days).write(out, name.replace("/", "-"))
         print(f"{cert}: {identity}")
     print(f"{ca_cert}: CA; {out / 'gateway.pem'}: gateway (localhost, 127.0.0.1)")
