@@ -47,7 +47,7 @@ CASES = {
                               "expected a path like game/eu-1"),
     "certs bad days": (["deploy/tls/certs.py", "--out", "/tmp/banhammer-cli-test-tls", "--days", "0"], 2,
                        "--days must be at least 1"),
-    "render bad caller limit": (["deploy/envoy/render.py", "--target", "local", "--mtls-dir", "/x",
+    "render bad mtls port": (["deploy/envoy/render.py", "--target", "local", "--mtls-dir", "/x",
                                  "--mtls-port", "0x"], 2, "invalid int"),
 }
 ENV = {"bad configuration": {"ENERGY_POOL_SIZE": "eight"}, "stack bad port": {"LOCAL_PG_PORT": "fifty"}}
