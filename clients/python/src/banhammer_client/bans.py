@@ -63,7 +63,8 @@ class BanCache:
         self.position = ""  # last WatchBans position applied
         self._epoch = 0  # bumped by a reset: fetches begun before it are not cached
         self._waiting: dict[str, asyncio.Future[BanState]] = {}  # misses of this turn, not yet sent
-        self._in_flight: set[str] = set()
+        self._in_flight: dict[str, asyncio.Future[BanState]] = {}  # sent: later misses wait for these
+        self._tasks: set[asyncio.Task] = set()  # strong references: the loop keeps only weak ones
         self._changed: set[str] = set()  # changes that arrived while the subject was being fetched
         self._watcher: asyncio.Task | None = None
         self.changes_applied = 0
@@ -104,7 +105,7 @@ class BanCache:
 
     # --- misses: one CheckBans per event-loop turn ---------------------------------------------
     def _fetch(self, subject: str) -> asyncio.Future[BanState]:
-        waiting = self._waiting.get(subject)
+        waiting = self._in_flight.get(subject) or self._waiting.get(subject)
         if waiting is None:
             if not self._waiting:
                 asyncio.get_running_loop().call_soon(self._send_waiting)
@@ -116,11 +117,13 @@ class BanCache:
         subjects = list(waiting)
         for i in range(0, len(subjects), MAX_BATCH):
             chunk = {s: waiting[s] for s in subjects[i:i + MAX_BATCH]}
-            asyncio.ensure_future(self._check(chunk))
+            task = asyncio.ensure_future(self._check(chunk))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     async def _check(self, futures: dict[str, asyncio.Future[BanState]]) -> None:
         epoch, subjects = self._epoch, list(futures)
-        self._in_flight.update(subjects)
+        self._in_flight.update(futures)
         try:
             states = await self.check(subjects)
         except BaseException as exc:  # every waiter gets the failure, nothing is cached
@@ -131,7 +134,8 @@ class BanCache:
                 raise
             return
         finally:
-            self._in_flight.difference_update(subjects)
+            for s in subjects:
+                self._in_flight.pop(s, None)
         for state in states:
             # A change pushed while this read was in flight is at least as new as the read.
             if epoch == self._epoch and state.subject not in self._changed:
