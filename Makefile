@@ -6,7 +6,7 @@ VENV    := .venv
 PYTHON  := $(VENV)/bin/python
 BUF     := node_modules/.bin/buf
 
-.PHONY: install deps gen console lint test dev stop status demo bench clean doctor backup restore
+.PHONY: install deps gen console lint test dev stop status demo bench clean doctor backup restore wheel
 
 install: deps gen console
 
@@ -21,7 +21,13 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-deps: $(VENV)/.installed node_modules/.installed
+# The game-server SDK (clients/python), editable and without its own copy of the stubs: here gen/
+# provides them (its wheel generates its own, see `make wheel`).
+$(VENV)/.client-installed: $(VENV)/.installed clients/python/pyproject.toml clients/python/setup.py
+	BANHAMMER_CLIENT_STUBS=skip $(PYTHON) -m pip install -q --no-build-isolation --no-deps -e ./clients/python
+	touch $@
+
+deps: $(VENV)/.installed node_modules/.installed $(VENV)/.client-installed
 
 # The .pth file puts gen/ (the stubs) and the repository on the venv's path, so every command in the
 # README (`python -m bench.ingest`, `python -m services.session issue-token`) works without PYTHONPATH.
@@ -37,7 +43,7 @@ build/console/index.html: node_modules/.installed scripts/build_console.sh $(wil
 
 lint: install
 	$(BUF) lint
-	$(VENV)/bin/ruff check services bench tests scripts deploy ops
+	$(VENV)/bin/ruff check services bench tests scripts deploy ops clients
 
 test: install lint
 	$(PYTHON) -m pytest
@@ -67,6 +73,11 @@ restore: install
 
 demo: install
 	$(PYTHON) scripts/demo.py
+
+# The SDK's wheel (stubs generated into it from protos/), as a game server installs it.
+wheel: install
+	$(PYTHON) -m pip wheel -q --no-build-isolation --no-deps -w build/wheels ./clients/python
+	@ls build/wheels/banhammer_client-*.whl
 
 bench: install
 	$(PYTHON) -m bench

@@ -8,7 +8,7 @@ import sys
 
 from services.runtime import cli
 
-NAMES = ("ingest", "query", "session", "energy", "metrics")
+NAMES = ("ingest", "query", "session", "energy", "metrics", "sdk")
 
 
 def main() -> int:

@@ -46,7 +46,14 @@ CASES = {
     "demo bad number": (["scripts/demo.py", "--players", "many"], 2, "--players"),
     "bench all bad option": (["-m", "bench", "--fast"], 2, "unrecognized"),
     **{f"bench {name} bad option": (["-m", f"bench.{name}", "--fast"], 2, "unrecognized")
-       for name in ("ingest", "query", "session", "energy", "metrics")},
+       for name in ("ingest", "query", "session", "energy", "metrics", "sdk")},
+    "certs missing out": (["deploy/tls/certs.py"], 2, "--out"),
+    "certs bad client name": (["deploy/tls/certs.py", "--out", "/tmp/banhammer-cli-test-tls", "--client", "a b"], 2,
+                              "expected a path like game/eu-1"),
+    "certs bad days": (["deploy/tls/certs.py", "--out", "/tmp/banhammer-cli-test-tls", "--days", "0"], 2,
+                       "--days must be at least 1"),
+    "render bad mtls port": (["deploy/envoy/render.py", "--target", "local", "--mtls-dir", "/x",
+                                 "--mtls-port", "0x"], 2, "invalid int"),
 }
 ENV = {"bad configuration": {"ENERGY_POOL_SIZE": "eight"}, "stack bad port": {"LOCAL_PG_PORT": "fifty"}}
 

@@ -25,6 +25,7 @@ from pathlib import Path
 import yaml
 from google.protobuf import descriptor_pb2
 
+from deploy.envoy.mtls import MtlsFiles, mtls_listener
 from services.runtime.cli import CommandParser, run
 
 HERE = Path(__file__).resolve().parent
@@ -123,6 +124,11 @@ DEFAULTS = {
     "stats_port": 9902,
     "max_json_request_bytes": 4 * 1024 * 1024,
     "max_json_response_bytes": 16 * 1024 * 1024,
+    # mTLS for game servers and services (deploy/envoy/mtls.py): a second listener, on when
+    # mtls_dir names the directory (as Envoy sees it) holding ca.pem, gateway.pem, gateway-key.pem.
+    "mtls_dir": None,
+    "mtls_port": 8443,
+    "mtls_caller_limit": "5000/1",  # calls/seconds per certificate identity (GATEWAY_RATE_LIMITS' service)
 }
 COMMITTED = {
     "compose": HERE / "rendered" / "compose.yaml",
@@ -219,15 +225,26 @@ def render_config(target: str, **overrides) -> dict:
         subst["OTLP_HOST"], subst["OTLP_PORT"] = _split(values["otlp"])
     text = _conditionals(TEMPLATE.read_text(), enabled)
     text = string.Template(text).substitute(subst)
-    return _with_method_routes(yaml.safe_load(text))
+    config = _with_method_routes(yaml.safe_load(text))
+    if values["mtls_dir"]:
+        d = values["mtls_dir"].rstrip("/")
+        calls, _, seconds = str(values["mtls_caller_limit"]).partition("/")
+        if not (calls.isdigit() and seconds.isdigit() and int(calls) > 0 and int(seconds) > 0):
+            raise ValueError(f"mtls_caller_limit: expected CALLS/SECONDS, got {values['mtls_caller_limit']!r}")
+        listeners = config["static_resources"]["listeners"]
+        listeners.append(mtls_listener(listeners[0], host=values["listen_host"], port=values["mtls_port"],
+                                       files=MtlsFiles(f"{d}/ca.pem", f"{d}/gateway.pem", f"{d}/gateway-key.pem"),
+                                       caller_limit=(int(calls), int(seconds))))
+    return config
 
 
 def render(target: str, **overrides) -> str:
     """Render the template for ``target`` (local, compose, k8s) as Envoy YAML.
 
-    Overrides: auth (default True), listen_host, listen_port, admin_host, admin_port, stats_port (Envoy's
-    /stats/prometheus for scrapers), descriptor, otlp ("host:port"
-    or None), console ("host:port" of the web console), max_json_request_bytes, max_json_response_bytes, upstreams ({name: "host:port"},
+    Overrides: auth (default True), mtls_dir / mtls_port / mtls_caller_limit (the mTLS listener), listen_host,
+    listen_port, admin_host, admin_port, stats_port (Envoy's /stats/prometheus for scrapers), descriptor, otlp
+    ("host:port" or None), console ("host:port" of the web console), max_json_request_bytes,
+    max_json_response_bytes, upstreams ({name: "host:port"},
     merged over the target's defaults).
     """
     header = (
@@ -261,6 +278,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--admin-port", type=int)
     parser.add_argument("--descriptor", help="path of the descriptor set Envoy loads")
     parser.add_argument("--otlp", help="OTLP/gRPC collector host:port (enables tracing)")
+    parser.add_argument("--mtls-dir", help="directory (as Envoy sees it) of ca.pem, gateway.pem, gateway-key.pem: "
+                        "adds the mTLS listener")
+    parser.add_argument("--mtls-port", type=int)
     parser.add_argument("--no-auth", action="store_true", help="development only: no authentication")
     parser.add_argument("--upstream", action="append", default=[], metavar="NAME=HOST:PORT", type=_upstream)
     parser.add_argument("--write-committed", action="store_true",
@@ -273,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.target:
         parser.error("--target is required (or --write-committed)")
     overrides: dict = {}
-    for key in ("listen_port", "admin_port", "descriptor", "otlp"):
+    for key in ("listen_port", "admin_port", "descriptor", "otlp", "mtls_dir", "mtls_port"):
         if getattr(args, key) is not None:
             overrides[key] = getattr(args, key)
     if args.no_auth:

@@ -40,7 +40,8 @@ SERVICE_ORDER = ("session", "ingest", "query", "energy")  # session first: inges
 #: The ports of each process, as StackConfig fields (each moved by its variable).
 PORTS = {"postgres": ("pg_port",), "redis": ("redis_port",), "influxdb": ("influx_port", "influx_rpc_port"),
          **{name: (f"{name}_port", f"{name}_metrics_port") for name in SERVICE_ORDER}, "console": ("console_port",),
-         "envoy": ("envoy_port", "envoy_admin_port", "envoy_stats_port"), "prometheus": ("prometheus_port",)}
+         "envoy": ("envoy_port", "envoy_admin_port", "envoy_stats_port", "envoy_mtls_port"),
+         "prometheus": ("prometheus_port",)}
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,8 @@ class StackConfig:
     envoy_stats_port: int = env("LOCAL_ENVOY_STATS_PORT", 9902, doc="Envoy /stats/prometheus")
     prometheus_port: int = env("LOCAL_PROMETHEUS_PORT", 9090, doc="Prometheus (scrapes every service and Envoy)")
     prometheus_bin: str = env("LOCAL_PROMETHEUS_BIN", "prometheus", doc="Prometheus binary (Debian package prometheus)")
+    envoy_mtls_port: int = env("LOCAL_ENVOY_MTLS_PORT", 8443,
+                               doc="Gateway for client certificates (dev certs in <state dir>/tls)")
     ingest_port: int = env("LOCAL_INGEST_PORT", 50051, doc="ingest service gRPC")
     query_port: int = env("LOCAL_QUERY_PORT", 50052, doc="query service gRPC")
     session_port: int = env("LOCAL_SESSION_PORT", 50053, doc="session service gRPC")
@@ -219,6 +222,7 @@ class Stack:
             upstreams={u.name: f"127.0.0.1:{c.service_port(u.name)}" for u in UPSTREAMS},
             console=f"127.0.0.1:{c.console_port}",
             otlp=os.environ.get("LOCAL_OTLP_ADDR") or None,
+            mtls_dir=str(self._dev_certs()), mtls_port=c.envoy_mtls_port,
         )
         changed = not config_path.exists() or config_path.read_text() != text
         if changed and self.procs.pid("envoy"):
@@ -228,9 +232,18 @@ class Stack:
         argv = [self._envoy_bin(), "-c", str(config_path), "--use-dynamic-base-id",
                 "--log-level", "warn", "--drain-time-s", "2", "--file-flush-interval-msec", "1000"]
         if self._ensure(Proc("envoy", argv, marker=str(config_path),
-                             ports=[c.envoy_port, c.envoy_admin_port, c.envoy_stats_port])) == "started":
+                             ports=[c.envoy_port, c.envoy_admin_port, c.envoy_stats_port, c.envoy_mtls_port])) == "started":
             self.procs.wait_ready("envoy", lambda: self.stores.http_ok(c.envoy_admin_port, "/ready"),
                                   20, f"admin http://127.0.0.1:{c.envoy_admin_port}/ready")
+
+    def _dev_certs(self) -> Path:
+        """Development CA, gateway and game-server certificates (made once; never committed)."""
+        tls = self.state / "tls"
+        if not (tls / "gateway.pem").exists():
+            from deploy.tls import certs
+
+            certs.main(["--out", str(tls), "--client", "game/dev"])
+        return tls
 
     # --- health -----------------------------------------------------------------------------
     def health(self) -> dict[str, str]:
@@ -279,6 +292,7 @@ class Stack:
             endpoints:
               gateway (gRPC + JSON)  http://localhost:{c.envoy_port}   e.g. curl http://localhost:{c.envoy_port}/api/ts/stats/overview
               console                http://localhost:{c.envoy_port}/console/   (sign in: see the README's Console section)
+              gateway (mTLS)         localhost:{c.envoy_mtls_port}   client certs in {self.state / "tls"} (game-dev.pem)
               envoy admin            http://127.0.0.1:{c.envoy_admin_port}
               PostgreSQL             {self.stores.pg_url('banhammer', 'banhammer_ts')}  (energy: .../energy)
               Redis                  redis://127.0.0.1:{c.redis_port}/0

@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from services.runtime.errors import ResourceExhausted
 
-from .store.keys import REVOCATIONS_CHANNEL
+from .store.keys import RESERVED_CHANNELS
 from .store.notifications import ChannelState, Entry, NotificationStore, id_tuple
 from .validation import Violations
 
@@ -47,7 +48,7 @@ class Notifications:
     async def publish(self, channel: str, type_: str, message: str, attributes: dict[str, str]) -> str:
         v = Violations()
         v.text("channel", channel, 1, 128, CHANNEL, "[A-Za-z0-9_.:-]+")
-        if channel == REVOCATIONS_CHANNEL:
+        if channel in RESERVED_CHANNELS:
             v.add("channel", "is written only by the session service itself")
         v.text("type", type_, 1, 64)
         v.text("message", message, 0, 4096)
@@ -72,10 +73,7 @@ class Notifications:
 
     async def subscribe(self, channels: list[str], last_seen: dict[str, str]) -> AsyncIterator[Event]:
         self.check_subscribe(channels, last_seen)
-        if self._active >= self._slots:
-            raise ResourceExhausted("too many notification subscribers", retry_after=5.0)
-        self._active += 1
-        try:
+        async with self.slot():
             positions: dict[str, str] = {}
             for channel in channels:
                 state = await self.store.state(channel)
@@ -83,7 +81,7 @@ class Notifications:
                     positions[channel] = state.last_id
                     continue
                 seen = last_seen[channel]
-                if _missed_some(state, seen):
+                if missed_some(state, seen):
                     yield Event(Gap(channel, seen, state.first_id), replayed=True)
                 positions[channel] = seen
                 while True:
@@ -98,11 +96,21 @@ class Notifications:
                     positions[entry.channel] = entry.id
                     yield Event(entry, replayed=False)
                 await asyncio.sleep(0)
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """One of NOTIFY_MAX_SUBSCRIBERS live readers (Subscribe and WatchBans streams share them:
+        each holds a blocking Redis connection)."""
+        if self._active >= self._slots:
+            raise ResourceExhausted("too many notification subscribers", retry_after=5.0)
+        self._active += 1
+        try:
+            yield
         finally:
             self._active -= 1
 
 
-def _missed_some(state: ChannelState, seen: str) -> bool:
+def missed_some(state: ChannelState, seen: str) -> bool:
     """Whether retention may have trimmed messages after ``seen``.
 
     Streams are trimmed only from the head (MAXLEN/MINID), which Redis does not record in

@@ -13,6 +13,7 @@ import grpc
 from services.runtime import Service, ServiceSpec
 
 from . import metrics, servicer
+from .ban_watch import BanWatch
 from .bans import Bans
 from .cache import Cache
 from .clock import Clock, SystemClock
@@ -22,6 +23,7 @@ from .gateway import GatewayAuth, parse_role_limits
 from .notifications import BLOCK_MS, Notifications
 from .rate_limit import RateLimits
 from .sessions import Sessions
+from .store.ban_changes import BanChangeStore
 from .store.bans import BanStore
 from .store.cache import CacheStore
 from .store.client import connect
@@ -49,6 +51,7 @@ class Session(Service):
         self.notifications = Notifications(
             NotificationStore(self.redis, self.blocking, conf.notify_max_len, conf.notify_retention_seconds * 1000),
             conf.notify_max_subscribers)
+        self.ban_watch = BanWatch(BanChangeStore(self.redis, self.blocking), self.notifications)
         self.rate_limits = RateLimits(RateLimitStore(self.redis))
         self.gateway = GatewayAuth(GatewayStore(self.redis), self.clock, parse_role_limits(conf.gateway_rate_limits))
         self._sweeper: asyncio.Task | None = None

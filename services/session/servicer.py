@@ -15,11 +15,12 @@ from envoy_api import ext_authz_pb2_grpc as authz_grpc
 from services.runtime import access, gateway_headers
 from services.runtime.errors import PermissionDenied
 
+from .ban_watch import Synced
 from .cache import Hit, Lease
 from .envoy_servicer import AuthorizationServicer
 from .models import BanEvent, BanRecord, BanSource, SessionClaims
 from .notifications import Gap
-from .store.keys import REVOCATIONS_CHANNEL
+from .store.keys import RESERVED_CHANNELS
 from .store.notifications import id_tuple
 
 if TYPE_CHECKING:
@@ -112,6 +113,7 @@ class SessionServicer(session_pb2_grpc.SessionServiceServicer):
 class BanServicer(ban_pb2_grpc.BanServiceServicer):
     def __init__(self, svc: Session) -> None:
         self.bans = svc.bans
+        self.watch = svc.ban_watch
 
     async def Ban(self, request, context):
         which = request.WhichOneof("source")
@@ -156,6 +158,17 @@ class BanServicer(ban_pb2_grpc.BanServiceServicer):
     async def GetBanHistory(self, request, context):
         items, token = await self.bans.history(request.subject, request.page_size, request.page_token)
         return ban_pb2.GetBanHistoryResponse(events=[_event(e) for e in items], next_page_token=token)
+
+    async def WatchBans(self, request, context):
+        async for event in self.watch.watch(request.resume_from):
+            if isinstance(event, Synced):
+                yield ban_pb2.WatchBansResponse(synced=ban_pb2.BanWatchSynced(reset=event.reset),
+                                                position=event.position)
+                continue
+            change = ban_pb2.BanChange(subject=event.subject, banned=event.banned)
+            if event.banned:
+                change.ban.CopyFrom(_ban(event.ban))
+            yield ban_pb2.WatchBansResponse(change=change, position=event.position)
 
 
 class CacheServicer(cache_pb2_grpc.CacheServiceServicer):
@@ -202,8 +215,9 @@ class NotificationServicer(notification_pb2_grpc.NotificationServiceServicer):
 
     async def Subscribe(self, request, context):
         role = gateway_headers.identity(context).role  # "" for a direct call
-        if REVOCATIONS_CHANNEL in request.channels and role and not access.load().allows(role, access.SERVICE):
-            raise PermissionDenied(f"channel {REVOCATIONS_CHANNEL} is for services")
+        reserved = sorted(set(request.channels) & set(RESERVED_CHANNELS))
+        if reserved and role and not access.load().allows(role, access.SERVICE):
+            raise PermissionDenied(f"channel {reserved[0]} is for services")
         async for event in self.notifications.subscribe(list(request.channels), dict(request.last_seen_ids)):
             item = event.item
             if isinstance(item, Gap):

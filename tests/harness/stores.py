@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import shutil
+import subprocess
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -104,7 +105,11 @@ class PostgresServer(_Outage):
         self.executor.stop()
 
     def start(self) -> None:
-        self.executor.start()
+        # Not executor.start(): mirakuru forks with preexec_fn=os.setsid, which runs Python in the
+        # child and can crash it (SIGSEGV) while gRPC threads run in this process. pg_ctl -w
+        # starts the server and waits for it; start_new_session detaches it the same way.
+        subprocess.run(self.executor.command_parts, start_new_session=True, check=True,
+                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, env=self.executor.envvars)
         self.executor.wait_for_postgres()
 
 

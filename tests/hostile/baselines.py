@@ -97,6 +97,7 @@ def baselines(w: World) -> dict[str, dict]:
         "/banhammer.session.v1.BanService/CheckBans": {"subjects": [VICTIM, PLAYER]},
         "/banhammer.session.v1.BanService/ListBans": {"page_size": 10},
         "/banhammer.session.v1.BanService/GetBanHistory": {"subject": VICTIM, "page_size": 10},
+        "/banhammer.session.v1.BanService/WatchBans": {"resume_from": "0-0"},
         "/banhammer.session.v1.CacheService/Get": {"namespace": "hostile", "key": "k"},
         "/banhammer.session.v1.CacheService/Set": {"namespace": "hostile", "key": "k",
                                                    "value": base64.b64encode(b"v").decode(), "ttl": "3600s"},

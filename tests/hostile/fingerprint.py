@@ -2,7 +2,8 @@
 PostgreSQL databases, keys (type and size) of the Redis database, points of the InfluxDB database.
 
 Equal fingerprints before and after a set of requests mean none of them wrote anything. Keys the
-gateway itself writes on every call (the callers' rate-limit buckets) are left out.
+gateway itself writes on every call (the callers' rate-limit buckets) are left out, and a key with
+a TTL that is gone afterwards expired (a lease from the first pass): no request deleted it.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def postgres(dsn: str) -> dict[str, tuple[int, int]]:
     return out
 
 
-def redis_keys(url: str) -> dict[bytes, tuple[bytes, int]]:
+def redis_keys(url: str) -> dict[bytes, tuple[bytes, int, bool]]:
     out = {}
     client = redis.Redis.from_url(url)
     try:
@@ -37,7 +38,8 @@ def redis_keys(url: str) -> dict[bytes, tuple[bytes, int]]:
             if key.startswith(IGNORED_KEY_PREFIXES):
                 continue
             kind = client.type(key)
-            out[key] = (kind, client.execute_command(_SIZE[kind], key) if kind in _SIZE else -1)
+            size = client.execute_command(_SIZE[kind], key) if kind in _SIZE else -1
+            out[key] = (kind, size, client.pttl(key) >= 0)
     finally:
         client.close()
     return out
@@ -67,7 +69,8 @@ def differences(before: dict, after: dict) -> list[str]:
                 out.append(f"postgres {db}.{table}: {a} -> {b}")
     for key in sorted(set(before["redis"]) | set(after["redis"])):
         a, b = before["redis"].get(key), after["redis"].get(key)
-        if a != b:
+        expired = a is not None and a[2] and b is None
+        if a != b and not expired:
             out.append(f"redis {key[:80]!r}: {a} -> {b}")
     if before["influx"] != after["influx"]:
         out.append(f"influx points: {before['influx']} -> {after['influx']}")

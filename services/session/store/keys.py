@@ -64,6 +64,13 @@ def notification(channel: str) -> str:  # STREAM
 REVOCATIONS_CHANNEL = revocations.CHANNEL
 REVOCATIONS = notification(REVOCATIONS_CHANNEL)  # STREAM, capped by MAXLEN
 
+# Every ban and unban is appended here by the script that makes it (BanService.WatchBans follows
+# it for SDK caches). Written only by the session service; capped by MAXLEN ~ BAN_CHANGES_MAX_LEN.
+BAN_CHANGES_CHANNEL = "session.bans"
+BAN_CHANGES = notification(BAN_CHANGES_CHANNEL)  # STREAM: type, message (subject), attrs, ban (JSON)
+BAN_CHANGES_MAX_LEN = 10_000
+RESERVED_CHANNELS = (REVOCATIONS_CHANNEL, BAN_CHANGES_CHANNEL)
+
 
 def rate_limit(key: str) -> str:  # HASH {debt, at}, TTL = time until fully replenished
     return f"ratelimit:{key}"

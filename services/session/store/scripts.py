@@ -13,6 +13,14 @@ local P_TOKEN = '{keys.TOKEN_PREFIX}'
 local P_SUBJECT = '{keys.SUBJECT_PREFIX}'
 local K_SESSION_EXPIRY = '{keys.SESSION_EXPIRY}'
 local K_REVOCATIONS = '{keys.REVOCATIONS}'
+local K_BAN_CHANGES = '{keys.BAN_CHANGES}'
+
+-- Announces a ban or unban on the ban changes channel in the script that makes it, so a watcher
+-- resuming from its last position never misses one (BanService.WatchBans).
+local function announce_ban(kind, subject, ban_json)
+  redis.call('XADD', K_BAN_CHANGES, 'MAXLEN', '~', {keys.BAN_CHANGES_MAX_LEN}, '*', 'type', kind,
+             'message', subject, 'attrs', cjson.encode({{subject = subject}}), 'ban', ban_json)
+end
 
 -- Announces a revocation on the revocations channel (a notification entry: type, message, attrs),
 -- in the same script as the revocation itself, so no revoked session's stream is missed.
@@ -189,6 +197,7 @@ if active == new then
   redis.call('SET', KEYS[1], new)
   redis.call('ZADD', KEYS[2], 0, ARGV[4])
   if new_exp ~= -1 then redis.call('ZADD', KEYS[3], new_exp, subject) end
+  announce_ban('banned', subject, new)
 end
 history_add(KEYS[4], ARGV[10], ARGV[5])
 redis.call('ZREMRANGEBYLEX', KEYS[4], '-', '(' .. ARGV[6])
@@ -212,6 +221,7 @@ redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], c.index_member)
 redis.call('ZREM', KEYS[3], ARGV[4])
 if not ban_alive(cur, now) then return nil end
+announce_ban('unbanned', ARGV[4], cur)
 history_add(KEYS[4], ARGV[5], ARGV[2] .. cur .. '}')
 redis.call('ZREMRANGEBYLEX', KEYS[4], '-', '(' .. ARGV[3])
 return cur

@@ -1,0 +1,345 @@
+"""Game-server SDK benchmark: the mTLS gateway beside the plain one, the SDK beside the raw stub,
+the SDK's local ban check, and how fast a ban reaches connected SDK caches.
+
+    .venv/bin/python -m bench.sdk [--quick] [--seconds 5] [--concurrency 50] [--clients 5]
+
+Starts its own Redis, the session service (a process) and two Envoys rendered from deploy/envoy:
+authentication off (the same-run baseline), and authentication on with the mTLS listener
+(certificates minted for the run by deploy/tls/certs.py). Prints tables and writes
+bench/results/sdk.json.
+
+1. IsBanned and CheckBans(100) through the gateway: auth off, bearer token (ext_authz), and mTLS;
+   ratios to auth off. Compared cases alternate (A B C, C B A) so load drift favours none.
+2. The SDK (``Client.fetch_bans``: CheckBans with retries) beside the raw stub, both over mTLS.
+3. A cached ``is_banned`` answer: ``bans.cached()`` and ``await is_banned()`` p50/p99, beside a bare
+   dict lookup timed the same way.
+4. Ban propagation: --clients SDK clients connected over mTLS; per ban (an admin Ban RPC to the
+   service), the time until each client's cache answers banned, beside the Ban RPC's own latency.
+5. StreamActions (an ingest process on its own PostgreSQL): the raw stub through the gateway with
+   auth off, a token and mTLS, and the SDK's action stream over mTLS; actions/s until all acked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import grpc
+
+from banhammer.common.v1 import common_pb2
+from banhammer.ingest.v1 import ingest_pb2, ingest_pb2_grpc
+from banhammer.session.v1 import ban_pb2, ban_pb2_grpc
+from banhammer_client import Client
+from bench.ingest import start_ingest, start_postgres
+from bench.session import _drive, _percentile, _seed, _start_redis, _start_service
+from services.runtime import cli
+from tests.harness.envoy import EnvoyGateway
+from tests.harness.health import check_health, gateway_metadata
+from tests.harness.paths import TARGETS, load_script
+from tests.harness.processes import free_port, wait_until
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "results" / "sdk.json"
+certs = load_script("deploy/tls/certs.py", "banhammer_tls_certs")
+
+
+def _mint(d: Path) -> dict[str, Path]:
+    ca = certs.make_ca()
+    ca.write(d, "ca")
+    certs.issue(ca, "gateway", dns=("localhost",), ips=("127.0.0.1",), server=True).write(d, "gateway")
+    cert, key = certs.issue(ca, "bench", uris=("spiffe://banhammer/game/bench",)).write(d, "game")
+    return {"ca": d / "ca.pem", "cert": cert, "key": key}
+
+
+def _gateway(workdir: Path, service_addr: str, ingest_addr: str, auth: bool,
+             tls_dir: Path | None) -> tuple[EnvoyGateway, int]:
+    mtls_port = free_port()
+    extra = {"mtls_dir": str(tls_dir), "mtls_port": mtls_port, "mtls_caller_limit": "10000000/1"} if tls_dir else {}
+    upstreams = {**{t: service_addr for t in TARGETS}, "ingest": ingest_addr}
+    gw = EnvoyGateway(workdir, upstreams, auth=auth, **extra).start()
+    wait_until(lambda: check_health(gw.addr, "", metadata=gateway_metadata("session"), timeout=1) == "SERVING",
+               30, "session SERVING through Envoy", gw.proc)
+    return gw, mtls_port
+
+
+def _mtls_channel(port: int, files: dict[str, Path]) -> grpc.aio.Channel:
+    creds = grpc.ssl_channel_credentials(files["ca"].read_bytes(), files["key"].read_bytes(), files["cert"].read_bytes())
+    return grpc.aio.secure_channel(f"127.0.0.1:{port}", creds, options=[("grpc.ssl_target_name_override", "localhost")])
+
+
+ROUNDS = 4
+
+
+async def _compare(calls: dict[str, object], concurrency: int, seconds: float,
+                   pids: dict[str, dict]) -> dict[str, dict]:
+    """Each call in turn, in rounds of alternating order (A B C, C B A, ...), so drift in the shared
+    machine's load does not favour whichever ran first: calls/s averaged, the worse p50/p99 kept.
+    ``pids[label]``: the processes whose CPU per call is reported for that case."""
+    for call in calls.values():
+        await _drive(call, concurrency, min(1.0, seconds / 5))  # warm-up
+    rounds: dict[str, list[dict]] = {label: [] for label in calls}
+    for i in range(ROUNDS):
+        for label in (list(calls) if i % 2 == 0 else list(reversed(calls))):
+            rounds[label].append(await _drive(calls[label], concurrency, seconds / ROUNDS, pids[label]))
+    out = {}
+    for label, runs in rounds.items():
+        out[label] = {"calls": sum(r["calls"] for r in runs),
+                      "calls_per_s": sum(r["calls_per_s"] for r in runs) / len(runs),
+                      "p50_ms": max(r["p50_ms"] for r in runs), "p99_ms": max(r["p99_ms"] for r in runs),
+                      "cpu_us_per_call": {k: sum(r["cpu_us_per_call"].get(k, 0) for r in runs) / len(runs)
+                                          for k in runs[0]["cpu_us_per_call"]}}
+    return out
+
+
+async def _paths(paths: dict[str, tuple[grpc.aio.Channel, tuple]], subjects: list[str], concurrency: int,
+                 seconds: float, pids: dict[str, dict]) -> list[dict]:
+    """IsBanned and CheckBans(100) on each path; ratio to the first (auth off)."""
+    rows, pick = [], random.Random(7)
+    for rpc in ("IsBanned", "CheckBans(100)"):
+        calls = {}
+        for label, (channel, md) in paths.items():
+            stub = ban_pb2_grpc.BanServiceStub(channel)
+            if rpc == "IsBanned":
+                async def call(stub=stub, md=md):
+                    await stub.IsBanned(ban_pb2.IsBannedRequest(subject=pick.choice(subjects)), metadata=md)
+            else:
+                async def call(stub=stub, md=md):
+                    await stub.CheckBans(ban_pb2.CheckBansRequest(subjects=pick.sample(subjects, 100)), metadata=md)
+            calls[label] = call
+        results = await _compare(calls, concurrency, seconds, pids)
+        base = next(iter(results.values()))["calls_per_s"]
+        rows += [{"rpc": rpc, "path": label, **r, "ratio": r["calls_per_s"] / base} for label, r in results.items()]
+    return rows
+
+
+async def _sdk_vs_stub(port: int, files: dict[str, Path], subjects: list[str], concurrency: int,
+                       seconds: float, pids: dict) -> list[dict]:
+    pick = random.Random(11)
+    async with await Client.connect(f"127.0.0.1:{port}", ca=files["ca"], cert=files["cert"], key=files["key"],
+                                    server_name="localhost", watch_bans=False) as client:
+        stub = ban_pb2_grpc.BanServiceStub(client.channel)
+
+        async def raw():
+            await stub.CheckBans(ban_pb2.CheckBansRequest(subjects=pick.sample(subjects, 100)))
+
+        async def sdk():
+            await client.fetch_bans(pick.sample(subjects, 100))
+
+        results = await _compare({"raw stub": raw, "SDK fetch_bans": sdk}, concurrency, seconds,
+                                 {"raw stub": pids, "SDK fetch_bans": pids})
+    base = results["raw stub"]["calls_per_s"]
+    return [{"rpc": "CheckBans(100) mTLS", "path": label, **r, "ratio": r["calls_per_s"] / base}
+            for label, r in results.items()]
+
+
+BATCH = 500
+
+
+def _actions(prefix: str, n: int) -> list[common_pb2.PlayerAction]:
+    return [common_pb2.PlayerAction(player_id=f"{prefix}-p{i % 1000}", action_type="move", value=float(i % 97),
+                                    event_id=f"{prefix}-e{i}") for i in range(n)]
+
+
+async def _raw_stream(channel: grpc.aio.Channel, md: tuple, actions: list[common_pb2.PlayerAction]) -> None:
+    """The raw stub as a careful caller uses it: one stream, batches of 500, every ack awaited."""
+    batches = [ingest_pb2.StreamActionsRequest(sequence=i + 1, actions=actions[at:at + BATCH])
+               for i, at in enumerate(range(0, len(actions), BATCH))]
+    acked = 0
+    async for ack in ingest_pb2_grpc.IngestServiceStub(channel).StreamActions(iter(batches), metadata=md):
+        if ack.HasField("error"):
+            raise RuntimeError(f"batch {ack.sequence}: {ack.error.message}")
+        acked += 1
+        if acked == len(batches):
+            return
+
+
+async def _sdk_stream(client: Client, actions: list[common_pb2.PlayerAction], producer: str) -> None:
+    stream = client.action_stream(producer_id=producer, batch_size=BATCH, buffer=len(actions) + 1)
+    for a in actions:
+        await stream.send(a)
+    report = await stream.close(120)
+    if report.unacknowledged or report.rejected:
+        raise RuntimeError(f"SDK stream left {report}")
+
+
+async def _streams(channels: dict[str, tuple[grpc.aio.Channel, tuple]], client: Client, n: int) -> list[dict]:
+    """actions/s until acknowledged: the raw stub on each path, then the SDK over mTLS; two rounds
+    in opposite order, each run with fresh event ids (nothing is a duplicate)."""
+    runs: dict[str, list[float]] = {label: [] for label in [*channels, "SDK over mTLS"]}
+    await _raw_stream(*channels["auth off"], _actions(f"warm-{time.time_ns()}", BATCH * 4))  # warm-up
+    for order in (list(runs), list(reversed(runs))):
+        for label in order:
+            actions = _actions(f"{label[:4]}-{time.time_ns()}", n)
+            t0 = time.perf_counter()
+            if label == "SDK over mTLS":
+                await _sdk_stream(client, actions, f"bench/{time.time_ns()}")
+            else:
+                await _raw_stream(*channels[label], actions)
+            runs[label].append(n / (time.perf_counter() - t0))
+    base = sum(runs["auth off"]) / 2
+    mtls = sum(runs["mTLS"]) / 2
+    return [{"rpc": "StreamActions", "path": label, "actions_per_s": sum(r) / 2, "ratio": sum(r) / 2 / base,
+             "ratio_to_raw_mtls": sum(r) / 2 / mtls} for label, r in runs.items()]
+
+
+async def _local_checks(client: Client, subjects: list[str], n: int) -> dict:
+    await client.check_bans(subjects)  # every subject cached
+    table = {s: False for s in subjects}
+    pick = random.Random(3)
+    order = [pick.choice(subjects) for _ in range(n)]
+    timer = time.perf_counter_ns
+
+    def timed(fn) -> list[int]:
+        out = []
+        for s in order:
+            t0 = timer()
+            fn(s)
+            out.append(timer() - t0)
+        return out
+
+    bare = timed(table.get)
+    cached = timed(client.bans.cached)
+    is_banned = []
+    for s in order:
+        t0 = timer()
+        await client.is_banned(s)
+        is_banned.append(timer() - t0)
+    assert all(client.bans.cached(s) is not None for s in subjects[:100]), "subjects not cached"
+
+    def us(values: list[int]) -> dict:
+        return {"p50_us": _percentile(values, 0.5) / 1e3, "p99_us": _percentile(values, 0.99) / 1e3}
+    return {"calls": n, "dict.get (baseline)": us(bare), "bans.cached()": us(cached), "await is_banned()": us(is_banned)}
+
+
+async def _propagation(service_addr: str, port: int, files: dict[str, Path], n_clients: int, bans: int) -> dict:
+    clients = [await Client.connect(f"127.0.0.1:{port}", ca=files["ca"], cert=files["cert"], key=files["key"],
+                                    server_name="localhost") for _ in range(n_clients)]
+    seen_ms: list[float] = []
+    rpc_ms: list[float] = []
+    try:
+        async with grpc.aio.insecure_channel(service_addr) as ch:
+            admin = ban_pb2_grpc.BanServiceStub(ch)
+            for i in range(bans):
+                subject = f"propagation-{i}-{time.time_ns()}"
+                for c in clients:
+                    assert await c.is_banned(subject) is False  # cached as not banned
+                t0 = time.perf_counter()
+                await admin.Ban(ban_pb2.BanRequest(subject=subject, reason="bench", permanent=True,
+                                                   admin_source=ban_pb2.AdminSource(admin="bench")))
+                rpc_ms.append((time.perf_counter() - t0) * 1000)
+                waiting = set(range(n_clients))
+                deadline = t0 + 10
+                while waiting:
+                    for k in [k for k in waiting if clients[k].bans.cached(subject)]:
+                        seen_ms.append((time.perf_counter() - t0) * 1000)
+                        waiting.discard(k)
+                    if time.perf_counter() > deadline:
+                        raise RuntimeError(f"ban of {subject} not seen by {len(waiting)} clients within 10 s")
+                    await asyncio.sleep(0)
+    finally:
+        for c in clients:
+            await c.close()
+    return {"clients": n_clients, "bans": bans,
+            "ban_seen_p50_ms": _percentile(seen_ms, 0.5), "ban_seen_p99_ms": _percentile(seen_ms, 0.99),
+            "ban_rpc_p50_ms (baseline)": _percentile(rpc_ms, 0.5), "ban_rpc_p99_ms (baseline)": _percentile(rpc_ms, 0.99)}
+
+
+def _print(paths: list[dict], sdk: list[dict], local: dict, prop: dict, streams: list[dict]) -> None:
+    print(f"{'rpc':<22} {'path':<16} {'calls/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>6}"
+          f"   {'CPU µs/call: client':>19} {'envoy':>6} {'service':>8}")
+    for row in paths + sdk:
+        cpu = row["cpu_us_per_call"]
+        print(f"{row['rpc']:<22} {row['path']:<16} {row['calls_per_s']:>9.0f} {row['p50_ms']:>8.2f} "
+              f"{row['p99_ms']:>8.2f} {row['ratio']:>6.2f}   {cpu['client']:>19.0f} {cpu.get('envoy', 0):>6.0f}"
+              f" {cpu.get('service', 0):>8.0f}")
+    print(f"\n{'StreamActions':<22} {'path':<16} {'actions/s':>9} {'ratio':>6} {'to raw mTLS':>12}")
+    for row in streams:
+        print(f"{'':<22} {row['path']:<16} {row['actions_per_s']:>9.0f} {row['ratio']:>6.2f} "
+              f"{row['ratio_to_raw_mtls']:>12.2f}")
+    print(f"\nlocal ban check of a cached subject ({local['calls']} calls)")
+    for name in ("dict.get (baseline)", "bans.cached()", "await is_banned()"):
+        print(f"  {name:<22} p50 {local[name]['p50_us']:6.2f} µs   p99 {local[name]['p99_us']:6.2f} µs")
+    print(f"\nban propagation to {prop['clients']} connected SDK caches ({prop['bans']} bans)")
+    print(f"  ban seen in a cache      p50 {prop['ban_seen_p50_ms']:6.2f} ms   p99 {prop['ban_seen_p99_ms']:6.2f} ms")
+    print(f"  Ban RPC alone (baseline) p50 {prop['ban_rpc_p50_ms (baseline)']:6.2f} ms   "
+          f"p99 {prop['ban_rpc_p99_ms (baseline)']:6.2f} ms")
+
+
+async def _main(args: argparse.Namespace) -> int:
+    seconds = 2.0 if args.quick else args.seconds
+    subjects = [f"player_{i}" for i in range(2_000 if args.quick else 20_000)]
+    with tempfile.TemporaryDirectory(prefix="bench-sdk-") as tmp:
+        workdir = Path(tmp)
+        procs = []
+        try:
+            redis_proc, redis_port = _start_redis(workdir)
+            procs.append(redis_proc)
+            service_proc, service_addr = _start_service(workdir, redis_port)
+            procs.append(service_proc)
+            _, token = await _seed(service_addr, subjects, subjects[::100], 1)
+            pg_proc, dsn = start_postgres(workdir)
+            procs.append(pg_proc)
+            # The documented command, so this keeps working whatever the ingest store becomes.
+            subprocess.run([sys.executable, "-m", "services.ingest", "migrate"], cwd=REPO, check=True,
+                           env={**os.environ, "TIMESCALEDB_URL": dsn, "LOG_LEVEL": "WARNING"})
+            ingest_proc, ingest_addr = start_ingest(workdir, dsn)
+            procs.append(ingest_proc)
+            tls_dir = workdir / "tls"
+            tls_dir.mkdir()
+            files = _mint(tls_dir)
+            plain, _ = _gateway(workdir / "envoy-off", service_addr, ingest_addr, False, None)
+            procs.append(plain.proc)
+            secured, mtls_port = _gateway(workdir / "envoy-auth", service_addr, ingest_addr, True, tls_dir)
+            procs.append(secured.proc)
+            pids = {"service": service_proc.pid, "redis": redis_proc.pid}
+            path_pids = {"auth off": {**pids, "envoy": plain.proc.pid}, "bearer token": {**pids, "envoy": secured.proc.pid},
+                         "mTLS": {**pids, "envoy": secured.proc.pid}}
+            channels = {"auth off": (grpc.aio.insecure_channel(plain.addr), ()),
+                        "bearer token": (grpc.aio.insecure_channel(secured.addr), (("authorization", f"Bearer {token}"),)),
+                        "mTLS": (_mtls_channel(mtls_port, files), ())}
+            paths = await _paths(channels, subjects, args.concurrency, seconds, path_pids)
+            async with await Client.connect(f"127.0.0.1:{mtls_port}", ca=files["ca"], cert=files["cert"],
+                                            key=files["key"], server_name="localhost", watch_bans=False) as client:
+                streams = await _streams(channels, client, 10_000 if args.quick else 50_000)
+            for channel, _ in channels.values():
+                await channel.close()
+            sdk = await _sdk_vs_stub(mtls_port, files, subjects, args.concurrency, seconds, path_pids["mTLS"])
+            async with await Client.connect(f"127.0.0.1:{mtls_port}", ca=files["ca"], cert=files["cert"],
+                                            key=files["key"], server_name="localhost") as client:
+                local = await _local_checks(client, subjects[:1000], 20_000 if args.quick else 200_000)
+            prop = await _propagation(service_addr, mtls_port, files, args.clients, 20 if args.quick else 100)
+        finally:
+            for p in reversed(procs):
+                p.stop()
+    _print(paths, sdk, local, prop, streams)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps({"quick": args.quick, "seconds": seconds, "cpus": os.cpu_count(),
+                                   "concurrency": args.concurrency, "gateway": paths, "sdk_vs_stub": sdk,
+                                   "local_check": local, "propagation": prop,
+                                   "stream_actions": streams}, indent=2))
+    print(f"\nwrote {RESULTS.relative_to(REPO)}")
+    return 0
+
+
+def main() -> int:
+    parser = cli.CommandParser(prog="python -m bench.sdk", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="2 s per case, fewer subjects and bans")
+    parser.add_argument("--seconds", type=float, default=5.0, help="measurement time per case (default 5)")
+    parser.add_argument("--concurrency", type=int, default=50, help="concurrent caller tasks (default 50)")
+    parser.add_argument("--clients", type=int, default=5, help="SDK clients for the propagation case (default 5)")
+    args = parser.parse_args()
+    if min(args.seconds, args.concurrency, args.clients) <= 0:
+        parser.error("--seconds, --concurrency and --clients must be positive")
+    return asyncio.run(_main(args))
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main, "python -m bench.sdk"))
