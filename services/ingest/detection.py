@@ -2,8 +2,9 @@
 
 Impossible values are decided from the group's own summary (min/max per player and action type);
 windowed rules (rate, value, baseline) query the database for just those players. Population
-percentiles come from the rollups and are cached per rule for a few seconds: one number per rule,
-so memory does not depend on the number of players.
+percentiles come from the materializer's hourly counts (raw rows for windows under an hour) and
+are cached per rule for a few seconds: one number per rule, so memory does not depend on the
+number of players.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ class Detector:
         self.ban_request = ban_request
         self.on_ban = on_ban  # wakes the ban deliverer
         self.baseline_cache_seconds = baseline_cache_seconds
-        self._percentiles: dict[str, tuple[float, float | None, int]] = {}  # rule -> (expires, value, population)
+        self._percentiles: dict[str, tuple[float, sql.Percentile]] = {}  # rule -> (expires, percentile)
 
     async def evaluate(self, touched: Sequence[Touched]) -> int:
         """Evaluate every enabled rule; returns the number of violations recorded."""
@@ -72,27 +73,34 @@ class Detector:
             return [_found(rule, h, c.window, aggregate=c.aggregate,
                            value=h.total if c.aggregate == "sum" else h.peak, limit=c.threshold) for h in hits]
         assert isinstance(c, Baseline)
-        base, population = await self._percentile(rule, c)
-        if base is None or population < c.min_population:
+        base = await self._percentile(rule, c)
+        if base.value is None or base.population < c.min_population:
             return []
-        limit_rate = base / c.baseline_window * c.multiplier  # actions per second
+        base_rate = base.value / base.span  # actions per second of what was counted
+        limit_rate = base_rate * c.multiplier
         # Never below ``multiplier`` actions: when the window is much shorter than the baseline
         # window (5 min vs 1 h), the scaled limit falls under one action, and a single action
         # then "exceeded" it — every active player was flagged (and each flag cost writes).
         limit = max(limit_rate * c.window, c.multiplier)
         hits = await self.store.window_hits("count", players, t_ends, action_type, c.window, limit)
         return [_found(rule, h, c.window, player_rate=round(h.n / c.window, 6),
-                       percentile=c.percentile, percentile_rate=round(base / c.baseline_window, 6),
-                       multiplier=c.multiplier, population=population, count=h.n) for h in hits]
+                       percentile=c.percentile, percentile_rate=round(base_rate, 6),
+                       baseline_seconds=round(base.span, 3), limit=round(limit, 3), multiplier=c.multiplier, population=base.population,
+                       count=h.n) for h in hits]
 
-    async def _percentile(self, rule: Rule, c: Baseline) -> tuple[float | None, int]:
+    async def _percentile(self, rule: Rule, c: Baseline) -> sql.Percentile:
         now = time.monotonic()
         cached = self._percentiles.get(rule.name)
         if cached and cached[0] > now:
-            return cached[1], cached[2]
-        value, population = await self.store.percentile(c.percentile, c.baseline_window, rule.action_type or None)
-        self._percentiles[rule.name] = (now + self.baseline_cache_seconds, value, population)
-        return value, population
+            return cached[1]
+        value = await self.store.percentile(c.percentile, c.baseline_window, rule.action_type or None)
+        self._percentiles[rule.name] = (now + self.baseline_cache_seconds, value)
+        return value
+
+    def use_rules(self, rules: Sequence[Rule]) -> None:
+        """Evaluate these from the next pass on (a changed baseline rule must not reuse its old number)."""
+        self.rules = [r for r in rules if r.enabled]
+        self._percentiles.clear()
 
     async def _record(self, rule: Rule, found: list[sql.Candidate]) -> int:
         ban = None

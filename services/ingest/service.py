@@ -74,8 +74,7 @@ class Ingest(Service):
         """The hook the rulebook calls after each reload: the detector's next pass uses these."""
         self.rules = rules
         if self.detector is not None:
-            self.detector.rules = [r for r in rules if r.enabled]
-            self.detector._percentiles.clear()  # a changed baseline rule must not reuse the old number
+            self.detector.use_rules(rules)
 
     async def close(self) -> None:
         await self.rulebook.close()

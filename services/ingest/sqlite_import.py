@@ -232,6 +232,8 @@ async def _copy(db: sqlite3.Connection, source: Source, store: IngestStore, batc
             last = hi if last is None else max(last, hi)
         log.info("import progress", extra={**asdict(totals), "last_rowid": after,
                                             "rows_per_s": round(totals.read / max(time.monotonic() - started, 1e-6))})
+    if first is not None:  # the aggregates complete when the command ends, not when a service folds
+        log.info("folding the imported batches into the aggregates", extra=await store.drain())
     if store.timescale and first is not None:
         await store.refresh_aggregates(first, last)
     totals.seconds = round(time.monotonic() - started, 3)

@@ -67,3 +67,11 @@ async def eventually(probe: Callable[[], Awaitable[Any]], what: str, timeout: fl
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {result!r})")
         await asyncio.sleep(interval)
+
+
+async def folded(db) -> None:
+    """Fold every queued batch now (the materializer would, on its cadence): exactly once, so this is
+    safe beside the service's own materializer."""
+    from services.ingest.store import fold
+
+    await fold.drain(db)

@@ -14,7 +14,7 @@ from services.runtime.server import start_runtime
 from tests.harness import wait_serving
 
 from .conftest import ingest_env, player
-from .helpers import action
+from .helpers import action, folded
 
 BATCHES, SIZE = 30, 200
 
@@ -99,7 +99,9 @@ async def test_postgres_killed_mid_stream(pg_server, migrated_dsn):
         stored_batches = {int(r["b"]) for r in await conn.fetch(
             "SELECT DISTINCT split_part(event_id, ':', 1) AS b FROM player_actions_ts WHERE player_id = $1", pid)}
         assert acked_before_outage <= stored_batches
+        await folded(conn)
         assert await conn.fetchval("SELECT action_count FROM player_summary WHERE player_id = $1", pid) == total
-        assert await conn.fetchval("SELECT sum(actions) FROM action_stats_1min WHERE player_id = $1", pid) == total
+        assert await conn.fetchval("SELECT sum(actions) FROM player_hour_counts WHERE player_id = $1 "
+                                   "AND action_type = ''", pid) == total
     finally:
         await conn.close()

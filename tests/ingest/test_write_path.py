@@ -12,14 +12,19 @@ import pytest
 from banhammer.ingest.v1 import ingest_pb2
 
 from .conftest import player
-from .helpers import action, field_violations, now, status_of
+from .helpers import action, field_violations, folded, now, status_of
 
 
 async def rows_of(db, pid: str) -> list:
     return await db.fetch("SELECT * FROM player_actions_ts WHERE player_id = $1 ORDER BY time, event_id", pid)
 
 
-async def test_seed_body_is_stored_with_rollups_and_summary(stub, db):
+async def hour_counts(db, pid: str) -> list[tuple]:
+    return [tuple(r) for r in await db.fetch(
+        "SELECT bucket, action_type, actions FROM player_hour_counts WHERE player_id = $1 ORDER BY 1, 2", pid)]
+
+
+async def test_seed_body_is_stored_and_folded_into_the_summary(stub, db):
     pid = player()
     reply = await stub.RecordAction(ingest_pb2.RecordActionRequest(action=action(pid, "reward_collection", 100.0)))
     assert not reply.duplicate
@@ -30,14 +35,14 @@ async def test_seed_body_is_stored_with_rollups_and_summary(stub, db):
     assert [(r["action_type"], r["value"], r["event_id"], r["metadata"]) for r in rows] == \
         [("reward_collection", 100.0, None, None)]
     assert rows[0]["time"] == stored_at
-    minute = await db.fetchrow("SELECT * FROM action_stats_1min WHERE player_id = $1", pid)
-    assert (minute["actions"], minute["value_sum"], minute["value_max"]) == (1, 100.0, 100.0)
-    assert minute["bucket"] == stored_at.replace(second=0, microsecond=0)
+    await folded(db)
+    hour = stored_at.replace(minute=0, second=0, microsecond=0)
+    assert await hour_counts(db, pid) == [(hour, "", 1), (hour, "reward_collection", 1)]
     summary = await db.fetchrow("SELECT * FROM player_summary WHERE player_id = $1", pid)
     assert summary["action_count"] == 1 and summary["first_seen"] == summary["last_seen"] == stored_at
 
 
-async def test_rollups_are_exact_across_batches(stub, db):
+async def test_folds_are_exact_across_batches(stub, db):
     pid = player()
     base = (now() - timedelta(hours=2)).replace(minute=10, second=0, microsecond=0)
     first = [action(pid, "kill", v, at=base + timedelta(seconds=s)) for s, v in [(1, 2.0), (30, 5.0), (70, 1.0)]]
@@ -45,15 +50,9 @@ async def test_rollups_are_exact_across_batches(stub, db):
     await stub.RecordActions(ingest_pb2.RecordActionsRequest(actions=first))
     await stub.RecordActions(ingest_pb2.RecordActionsRequest(actions=second))
 
-    minutes = await db.fetch("SELECT bucket, action_type, actions, value_sum, value_max FROM action_stats_1min "
-                             "WHERE player_id = $1 ORDER BY bucket, action_type", pid)
-    assert [tuple(r) for r in minutes] == [
-        (base, "kill", 3, 14.0, 7.0), (base, "loot", 1, 3.0, 3.0),
-        (base + timedelta(minutes=1), "kill", 1, 1.0, 1.0)]
-    hours = await db.fetch("SELECT bucket, action_type, actions, value_sum, value_max FROM action_stats_1h "
-                           "WHERE player_id = $1 ORDER BY action_type", pid)
+    await folded(db)
     hour = base.replace(minute=0)
-    assert [tuple(r) for r in hours] == [(hour, "kill", 4, 15.0, 7.0), (hour, "loot", 1, 3.0, 3.0)]
+    assert await hour_counts(db, pid) == [(hour, "", 5), (hour, "kill", 4), (hour, "loot", 1)]
     summary = await db.fetchrow("SELECT * FROM player_summary WHERE player_id = $1", pid)
     assert (summary["action_count"], summary["first_seen"], summary["last_seen"]) == \
         (5, base, base + timedelta(seconds=70))
@@ -69,9 +68,10 @@ async def test_retried_batch_is_all_duplicates(stub, db):
     rows = await rows_of(db, pid)
     assert len(rows) == 50 and len({r["event_id"] for r in rows}) == 50
     assert json.loads({r["event_id"]: r["metadata"] for r in rows}["e7"]) == {"map": "dust", "i": 7}
+    await folded(db)
     summary = await db.fetchrow("SELECT action_count FROM player_summary WHERE player_id = $1", pid)
     assert summary["action_count"] == 50  # duplicates are not counted either
-    assert await db.fetchval("SELECT sum(actions) FROM action_stats_1min WHERE player_id = $1", pid) == 50
+    assert [r[2] for r in await hour_counts(db, pid)] == [50, 50]
 
 
 async def test_unary_retry_reports_duplicate(stub, db):
@@ -119,8 +119,10 @@ async def test_concurrent_writers_overlapping_event_ids(stub, db):
     assert sum(r.duplicate_count for r in replies) == 400
     rows = await rows_of(db, pid)
     assert len(rows) == 400 and len({r["event_id"] for r in rows}) == 400
+    await folded(db)
     assert await db.fetchval("SELECT action_count FROM player_summary WHERE player_id = $1", pid) == 400
-    assert await db.fetchval("SELECT sum(actions) FROM action_stats_1h WHERE player_id = $1", pid) == 400
+    assert await db.fetchval("SELECT sum(actions) FROM player_hour_counts WHERE player_id = $1 AND action_type = ''",
+                             pid) == 400
 
 
 async def test_many_concurrent_unary_calls_are_grouped_and_all_committed(stub, db):

@@ -134,7 +134,7 @@ class IngestStore:
         async with self.pool.acquire() as conn:
             return await detect.window_hits(conn, aggregate, players, t_ends, action_type, window, threshold)
 
-    async def percentile(self, pct: float, window: float, action_type: str | None) -> tuple[float | None, int]:
+    async def percentile(self, pct: float, window: float, action_type: str | None) -> detect.Percentile:
         async with self.pool.acquire() as conn:
             return await detect.percentile(conn, pct, window, action_type)
 
@@ -191,6 +191,11 @@ class IngestStore:
     async def fold(self, family: str, max_batches: int) -> fold.Folded:
         async with self.pool.acquire(timeout=10) as conn:
             return await fold.fold(conn, family, max_batches=max_batches, hll=self.hll)
+
+    async def drain(self) -> dict[str, int]:
+        """Fold until every queue is empty (a batch import's end); rows folded per family."""
+        async with self.pool.acquire() as conn:
+            return await fold.drain(conn)
 
     async def queued_rows(self, family: str) -> int:
         async with self.pool.acquire(timeout=10) as conn:

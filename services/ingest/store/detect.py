@@ -28,13 +28,32 @@ GROUP BY t.player_id, t.t_end
 HAVING {aggregate} > $5"""
 WINDOW_SQL = {k: _WINDOW.format(aggregate=v) for k, v in _AGGREGATES.items()}
 
-# Per-player action counts over the population window, from the rollups (not the raw table).
-_PERCENTILE = """
-SELECT percentile_cont($1::float8) WITHIN GROUP (ORDER BY n) AS value, count(*) AS population
-FROM (SELECT player_id, sum(actions) AS n FROM {table}
-      WHERE bucket >= now() - $2::interval AND ($3::text IS NULL OR action_type = $3)
+# Per-player action counts over the population window. Windows of an hour or more read the
+# materializer's exact per-(player, type, hour) counts for the hours the window touches, plus the raw
+# rows of batches the "top" fold has not folded yet (one statement: a batch is on exactly one side
+# of it). The span is then whole hours (between the window and an hour more), and is returned so the
+# rate is per second of what was counted. Shorter windows count the raw rows of exactly the window.
+_PERCENTILE_HOURS = """
+WITH since AS (SELECT date_trunc('hour', now() - $2::interval, 'UTC') AS t),
+counts AS (
+    SELECT player_id, actions AS n FROM player_hour_counts
+    WHERE bucket >= (SELECT t FROM since) AND action_type = coalesce($3::text, '')
+    UNION ALL
+    SELECT a.player_id, count(*) FROM ingest_pending_top q JOIN player_actions_ts a ON a.batch_id = q.batch_id
+    WHERE a.time >= (SELECT t FROM since) AND ($3::text IS NULL OR a.action_type = $3)
+    GROUP BY a.player_id
+), per_player AS (SELECT player_id, sum(n) AS n FROM counts GROUP BY player_id)
+SELECT percentile_cont($1::float8) WITHIN GROUP (ORDER BY n) AS value, count(*) AS population,
+       extract(epoch FROM now() - (SELECT t FROM since))::float8 AS span
+FROM per_player"""
+_PERCENTILE_RAW = """
+SELECT percentile_cont($1::float8) WITHIN GROUP (ORDER BY n) AS value, count(*) AS population,
+       extract(epoch FROM $2::interval)::float8 AS span
+FROM (SELECT player_id, count(*) AS n FROM player_actions_ts
+      WHERE time >= now() - $2::interval AND ($3::text IS NULL OR action_type = $3)
       GROUP BY player_id) per_player"""
-PERCENTILE_SQL = {t: _PERCENTILE.format(table=t) for t in ("action_stats_1min", "action_stats_1h")}
+HOURLY_FROM = 3600.0  # seconds: windows this long or longer read the hourly counts
+
 
 RECORD_VIOLATIONS = """
 INSERT INTO violations_ts (detected_at, player_id, rule, severity, evidence, window_start, window_end, ban_requested)
@@ -95,11 +114,17 @@ async def window_hits(conn: asyncpg.Connection, aggregate: str, players: Sequenc
     return [WindowHit(*r.values()) for r in rows]
 
 
-async def percentile(conn: asyncpg.Connection, pct: float, window: float, action_type: str | None) -> tuple[float | None, int]:
-    """The population's ``pct`` percentile of per-player counts in the last ``window`` seconds."""
-    table = "action_stats_1min" if window <= 6 * 3600 else "action_stats_1h"
-    row = await conn.fetchrow(PERCENTILE_SQL[table], pct / 100.0, timedelta(seconds=window), action_type)
-    return row["value"], row["population"]
+class Percentile(NamedTuple):
+    value: float | None  # the percentile of per-player action counts
+    population: int  # players counted
+    span: float  # seconds the counts cover
+
+
+async def percentile(conn: asyncpg.Connection, pct: float, window: float, action_type: str | None) -> Percentile:
+    """The population's ``pct`` percentile of per-player counts over (about) the last ``window`` seconds."""
+    sql = _PERCENTILE_HOURS if window >= HOURLY_FROM else _PERCENTILE_RAW
+    row = await conn.fetchrow(sql, pct / 100.0, timedelta(seconds=window), action_type)
+    return Percentile(row["value"], row["population"], row["span"])
 
 
 async def record(conn: asyncpg.Connection, rule: str, severity: int, weight: float,
