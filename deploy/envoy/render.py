@@ -51,7 +51,7 @@ def _svc(package: str, *names: str) -> tuple[str, ...]:
 
 # Kept in step with protos/ by tests/e2e/test_envoy_config.py (fails when a service is missing).
 UPSTREAMS = (
-    Upstream("ingest", "banhammer.ingest.v1", _svc("banhammer.ingest.v1", "IngestService"), 50051),
+    Upstream("ingest", "banhammer.ingest.v1", _svc("banhammer.ingest.v1", "IngestService", "RuleService"), 50051),
     Upstream("query", "banhammer.query.v1", _svc("banhammer.query.v1", "QueryService"), 50052),
     Upstream("session", "banhammer.session.v1", _svc(
         "banhammer.session.v1", "SessionService", "BanService", "CacheService", "NotificationService",
@@ -62,6 +62,7 @@ UPSTREAMS = (
 )
 
 DESCRIPTOR = REPO / "build" / "banhammer.pb"  # from scripts/gen_protos.sh (make gen)
+CONSOLE_PORT = 8090  # the web console's HTTP port (services/console/config.py CONSOLE_PORT)
 
 
 @functools.cache
@@ -93,6 +94,7 @@ TARGETS: dict[str, dict] = {
         "listen_host": "127.0.0.1",
         "admin_host": "127.0.0.1",
         "upstreams": {u.name: f"127.0.0.1:{u.port}" for u in UPSTREAMS},
+        "console": f"127.0.0.1:{CONSOLE_PORT}",
         "descriptor": str(REPO / "build" / "banhammer.pb"),
         "otlp": None,
     },
@@ -100,6 +102,7 @@ TARGETS: dict[str, dict] = {
         "listen_host": "0.0.0.0",
         "admin_host": "127.0.0.1",
         "upstreams": {u.name: f"{u.name}:{u.port}" for u in UPSTREAMS},
+        "console": f"console:{CONSOLE_PORT}",
         "descriptor": "/etc/envoy/banhammer.pb",
         "otlp": "otel-collector:4317",
     },
@@ -107,6 +110,7 @@ TARGETS: dict[str, dict] = {
         "listen_host": "0.0.0.0",
         "admin_host": "127.0.0.1",
         "upstreams": {u.name: f"{u.name}.banhammer.svc.cluster.local:{u.port}" for u in UPSTREAMS},
+        "console": f"console.banhammer.svc.cluster.local:{CONSOLE_PORT}",
         "descriptor": "/etc/envoy/banhammer.pb",
         "otlp": "otel-collector.banhammer.svc.cluster.local:4317",
     },
@@ -206,6 +210,7 @@ def render_config(target: str, **overrides) -> dict:
         host, port = _split(upstreams[u.name])
         key = u.name.upper()
         subst.update({f"{key}_HOST": host, f"{key}_PORT": port, f"{key}_SERVICE": u.grpc_service})
+    subst["CONSOLE_HOST"], subst["CONSOLE_PORT"] = _split(values["console"])
     enabled = {"auth"} if values["auth"] else {"noauth"}
     if values["otlp"]:
         enabled.add("tracing")
@@ -219,7 +224,7 @@ def render(target: str, **overrides) -> str:
     """Render the template for ``target`` (local, compose, k8s) as Envoy YAML.
 
     Overrides: auth (default True), listen_host, listen_port, admin_host, admin_port, descriptor, otlp ("host:port"
-    or None), max_json_request_bytes, max_json_response_bytes, upstreams ({name: "host:port"},
+    or None), console ("host:port" of the web console), max_json_request_bytes, max_json_response_bytes, upstreams ({name: "host:port"},
     merged over the target's defaults).
     """
     header = (

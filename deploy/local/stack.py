@@ -16,6 +16,7 @@ import dataclasses
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import textwrap
 import time
@@ -36,7 +37,8 @@ from services.runtime.config import describe, env, load  # noqa: E402
 SERVICE_ORDER = ("session", "ingest", "query", "energy")  # session first: ingest and energy call it
 #: The ports of each process, as StackConfig fields (each moved by its variable).
 PORTS = {"postgres": ("pg_port",), "redis": ("redis_port",), "influxdb": ("influx_port", "influx_rpc_port"),
-         **{name: (f"{name}_port",) for name in SERVICE_ORDER}, "envoy": ("envoy_port", "envoy_admin_port")}
+         **{name: (f"{name}_port",) for name in SERVICE_ORDER}, "console": ("console_port",),
+         "envoy": ("envoy_port", "envoy_admin_port")}
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ class StackConfig:
     query_port: int = env("LOCAL_QUERY_PORT", 50052, doc="query service gRPC")
     session_port: int = env("LOCAL_SESSION_PORT", 50053, doc="session service gRPC")
     energy_port: int = env("LOCAL_ENERGY_PORT", 50054, doc="energy service gRPC")
+    console_port: int = env("LOCAL_CONSOLE_PORT", 8090, doc="web console HTTP (opened through the gateway at /console/)")
     pg_bin: str = env("LOCAL_PG_BIN", "/usr/lib/postgresql/15/bin", doc="PostgreSQL binaries")
     envoy_bin: str = env("LOCAL_ENVOY_BIN", "", doc="Envoy binary (default: the venv's, then PATH)")
     health_timeout: float = env("LOCAL_HEALTH_TIMEOUT", 30.0, doc="Seconds `up` waits for SERVING")
@@ -82,6 +85,7 @@ class Stack:
             if failing := self._wait_healthy(self.conf.health_timeout):
                 raise StackError(f"not SERVING through the gateway within {self.conf.health_timeout:.0f}s: "
                                  f"{', '.join(failing)} (logs: {self.procs.log_dir})")
+            self._console_up()  # last: it mints its token through the session service's Redis
         except BaseException:
             self._stop_started()
             raise
@@ -120,9 +124,10 @@ class Stack:
     def _preflight(self) -> None:
         self.stores.preflight()
         self._envoy_bin()
-        missing = [str(p.relative_to(REPO)) for p in (REPO / "gen", REPO / "build" / "banhammer.pb") if not p.exists()]
+        missing = [str(p.relative_to(REPO)) for p in (REPO / "gen", REPO / "build" / "banhammer.pb",
+                                                     REPO / "build" / "console" / "index.html") if not p.exists()]
         if missing:
-            raise StackError(f"generated code missing ({', '.join(missing)}): run `make gen` first.")
+            raise StackError(f"generated code missing ({', '.join(missing)}): run `make install` first.")
         for name in SERVICE_ORDER:
             if not (REPO / "services" / name / "service.py").exists():
                 raise StackError(f"services/{name}/service.py does not exist yet: nothing to run for {name}.")
@@ -152,6 +157,30 @@ class Stack:
         return Proc(name, [sys.executable, "-m", f"services.{name}"], marker=f"services.{name}",
                     ports=[c.service_port(name)], env=environ)
 
+    def _console_up(self) -> None:
+        """The web console, with a fresh `service` token of its own for energy password sign-in (the
+        only call it makes with it; everything else goes with the signed-in caller's token)."""
+        if self.procs.pid("console"):
+            return
+        c = self.conf
+        token_file = self.state / "console" / "service.token"
+        token_file.parent.mkdir(parents=True, exist_ok=True)
+        minted = subprocess.run(
+            [sys.executable, "-m", "services.session", "issue-token", "--subject", "console", "--role", "service",
+             "--ttl-hours", "720"], env={**os.environ, **self.stores.service_env()}, cwd=REPO,
+            capture_output=True, text=True, check=False)
+        if minted.returncode != 0:
+            raise StackError(f"could not mint the console's service token: {minted.stderr.strip()}")
+        token_file.write_text(minted.stdout.strip().splitlines()[-1])
+        token_file.chmod(0o600)
+        environ = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "gen")]),
+                   "CONSOLE_HOST": "127.0.0.1", "CONSOLE_PORT": str(c.console_port),
+                   "CONSOLE_GATEWAY_ADDR": f"127.0.0.1:{c.envoy_port}", "CONSOLE_SERVICE_TOKEN_FILE": str(token_file)}
+        self.procs.start(Proc("console", [sys.executable, "-m", "services.console"], marker="services.console",
+                              ports=[c.console_port], env=environ))
+        self.procs.wait_ready("console", lambda: self.stores.http_ok(c.console_port, "/healthz"), 20,
+                              f"http://127.0.0.1:{c.console_port}/healthz")
+
     def _envoy_bin(self) -> str:
         candidates = [self.conf.envoy_bin, str(Path(sys.executable).parent / "envoy"), shutil.which("envoy") or ""]
         for c in candidates:
@@ -172,6 +201,7 @@ class Stack:
         text = render(
             "local", auth=auth, listen_port=c.envoy_port, admin_port=c.envoy_admin_port,
             upstreams={u.name: f"127.0.0.1:{c.service_port(u.name)}" for u in UPSTREAMS},
+            console=f"127.0.0.1:{c.console_port}",
             otlp=os.environ.get("LOCAL_OTLP_ADDR") or None,
         )
         changed = not config_path.exists() or config_path.read_text() != text
@@ -223,13 +253,15 @@ class Stack:
 
     def summary(self) -> None:
         c = self.conf
-        rows = [(name, self.procs.pid(name)) for name in ("postgres", "redis", "influxdb", *SERVICE_ORDER, "envoy")]
+        rows = [(name, self.procs.pid(name))
+                for name in ("postgres", "redis", "influxdb", *SERVICE_ORDER, "console", "envoy")]
         print("\nprocesses:")
         for name, pid in rows:
             print(f"  {name:<10} {'running, pid ' + str(pid) if pid else 'not running'}")
         print(textwrap.dedent(f"""
             endpoints:
               gateway (gRPC + JSON)  http://localhost:{c.envoy_port}   e.g. curl http://localhost:{c.envoy_port}/api/ts/stats/overview
+              console                http://localhost:{c.envoy_port}/console/   (sign in: see the README's Console section)
               envoy admin            http://127.0.0.1:{c.envoy_admin_port}
               PostgreSQL             {self.stores.pg_url('banhammer', 'banhammer_ts')}  (energy: .../energy)
               Redis                  redis://127.0.0.1:{c.redis_port}/0
@@ -242,7 +274,7 @@ class Stack:
 
     # --- down -------------------------------------------------------------------------------
     def down(self) -> int:
-        known = ["envoy", *reversed(SERVICE_ORDER), "influxdb", "redis", "postgres"]
+        known = ["envoy", "console", *reversed(SERVICE_ORDER), "influxdb", "redis", "postgres"]
         names = known + [n for n in self.procs.recorded() if n not in known]
         pids = {n: self.procs.pid(n) for n in names}
         for name in names:

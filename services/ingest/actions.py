@@ -6,6 +6,7 @@ nothing of it is written. Field paths name the item: ``actions[3].value``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -21,6 +22,12 @@ EVENT_ID_MAX = 64
 METADATA_MAX_BYTES = 4096
 METADATA_MAX_DEPTH = 8
 BATCH_MAX = 10_000
+# |value| bound: sums over billions of actions stay far from float8 overflow (1e308), so no
+# aggregate of accepted values can fail, and 1e15 still holds any game's currency in cents.
+VALUE_MAX = 1e15
+PRODUCER_ID_MAX = 64
+_PRODUCER_ID = re.compile(r"[A-Za-z0-9._:-]+")
+EPOCH_MAX = 2**63 - 1
 _ESCAPED_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")  # json.dumps writes U+0000 as \u0000
 _MAX_REPORTED = 50  # field violations reported per rejected batch
 
@@ -47,6 +54,15 @@ class Row(NamedTuple):
     value: float
     metadata: str | None  # serialized JSON
     event_id: str | None
+
+
+class BatchKey(NamedTuple):
+    """A batch's idempotency key (ingest.proto ``ProducerKey`` + ``sequence``) and its content digest."""
+
+    producer_id: str
+    epoch: int
+    sequence: int  # uint64
+    digest: str  # hex; tells a resend (same actions) from a reused key (other actions)
 
 
 class TooDeep:
@@ -122,6 +138,8 @@ def validate(items: list[RawAction], window: TimeWindow, prefix: str = "actions"
         _text(a.event_id, EVENT_ID_MAX, f"{p}.event_id", bad, False)
         if not math.isfinite(a.value):
             bad.append(FieldViolation(f"{p}.value", "must be finite (NaN and Infinity are rejected)"))
+        elif abs(a.value) > VALUE_MAX:
+            bad.append(FieldViolation(f"{p}.value", f"must be within ±{VALUE_MAX:.0e}"))
         if a.time_us is None:
             at = received
         elif a.time_us < oldest:
@@ -138,6 +156,101 @@ def validate(items: list[RawAction], window: TimeWindow, prefix: str = "actions"
     if bad:
         raise InvalidArgument(bad[:_MAX_REPORTED])
     return rows
+
+
+class Columns(NamedTuple):
+    """An ``ActionColumns`` batch as plain lists (see ingest.proto)."""
+
+    players: list[str]
+    player: list[int]
+    action_types: list[str]
+    action_type: list[int]
+    value: list[float]
+    time_us: list[int]
+    event_id: list[str]
+
+
+def validate_columns(c: Columns, window: TimeWindow, field: str = "columns", now: int | None = None) -> list[Row]:
+    """Validate a columnar batch: the same rules as ``validate``, but each distinct player id and
+    action type is checked once, not once per action. Raises InvalidArgument naming every bad field
+    (``columns.players[2]``, ``columns.value[7]``)."""
+    n = len(c.player)
+    bad: list[FieldViolation] = []
+    if not n:
+        bad.append(FieldViolation(f"{field}.player", "must contain at least one action"))
+    elif n > BATCH_MAX:
+        bad.append(FieldViolation(f"{field}.player", f"must contain at most {BATCH_MAX} actions"))
+    for name, column in (("action_type", c.action_type), ("value", c.value)):
+        if len(column) != n:
+            bad.append(FieldViolation(f"{field}.{name}", f"must have one entry per action ({n}), has {len(column)}"))
+    for name, column in (("time_us", c.time_us), ("event_id", c.event_id)):
+        if column and len(column) != n:
+            bad.append(FieldViolation(f"{field}.{name}", f"must be empty or have one entry per action ({n}), "
+                                                         f"has {len(column)}"))
+    for name, values, limit in (("players", c.players, PLAYER_ID_MAX), ("action_types", c.action_types, ACTION_TYPE_MAX)):
+        if len(values) > BATCH_MAX:
+            bad.append(FieldViolation(f"{field}.{name}", f"must have at most {BATCH_MAX} entries"))
+            continue
+        for i, v in enumerate(values):
+            _text(v, limit, f"{field}.{name}[{i}]", bad, True)
+    for name, index, size in (("player", c.player, len(c.players)), ("action_type", c.action_type, len(c.action_types))):
+        if index and max(index) >= size:
+            bad.append(FieldViolation(f"{field}.{name}", f"indexes must be below the number of {name}s ({size})"))
+    if bad:
+        raise InvalidArgument(bad[:_MAX_REPORTED])
+    for i, v in enumerate(c.value):
+        if not math.isfinite(v) or abs(v) > VALUE_MAX:
+            bad.append(FieldViolation(f"{field}.value[{i}]", f"must be finite and within ±{VALUE_MAX:.0e}"))
+            if len(bad) >= _MAX_REPORTED:
+                break
+    now = now_us() if now is None else now
+    if c.time_us:
+        oldest, newest = now - window.late_us, now + window.future_us
+        for i, at in enumerate(c.time_us):
+            if not oldest <= at <= newest:
+                bad.append(FieldViolation(f"{field}.time_us[{i}]", f"must be within the late ({window.late_us / 1e6:g} s) "
+                                                                   f"and future ({window.future_us / 1e6:g} s) limits"))
+                if len(bad) >= _MAX_REPORTED:
+                    break
+        times = [from_us(at) for at in c.time_us]
+    else:
+        times = [from_us(now)] * n
+    ids: list[str | None] = [None] * n
+    if c.event_id:
+        for i, e in enumerate(c.event_id):
+            if e:
+                _text(e, EVENT_ID_MAX, f"{field}.event_id[{i}]", bad, False)
+                ids[i] = e
+    if bad:
+        raise InvalidArgument(bad[:_MAX_REPORTED])
+    players, types = c.players, c.action_types
+    return [Row(at, players[p], types[t], float(v), None, e)
+            for at, p, t, v, e in zip(times, c.player, c.action_type, c.value, ids)]
+
+
+def digest_actions(items: list[RawAction], rows: list[Row]) -> str:
+    """What the client sent (its times, not the server's), for a batch key's resend check."""
+    h = hashlib.blake2b(digest_size=16)
+    for a, r in zip(items, rows):
+        h.update(f"{a.player_id}\x1f{a.action_type}\x1f{a.value!r}\x1f{a.time_us}\x1f{a.event_id}\x1f{r.metadata}\x1e"
+                 .encode())
+    return h.hexdigest()
+
+
+def digest_bytes(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def batch_key(producer_id: str, epoch: int, sequence: int, digest: str, field: str = "producer") -> BatchKey:
+    """Validate a producer key (see ingest.proto ProducerKey)."""
+    bad = []
+    if not producer_id or len(producer_id) > PRODUCER_ID_MAX or not _PRODUCER_ID.fullmatch(producer_id):
+        bad.append(FieldViolation(f"{field}.producer_id", f"must be 1..{PRODUCER_ID_MAX} characters of [A-Za-z0-9._:-]"))
+    if epoch > EPOCH_MAX:
+        bad.append(FieldViolation(f"{field}.epoch", "must be at most 2^63-1"))
+    if bad:
+        raise InvalidArgument(bad)
+    return BatchKey(producer_id, epoch, sequence, digest)
 
 
 def row_bytes(row: Row) -> int:

@@ -1,14 +1,19 @@
-"""Client of banhammer.session.v1.BanService: rules that ban send the ban there.
+"""Bans the rules decide, delivered to banhammer.session.v1.BanService until acknowledged.
 
-Each violation's ban carries an idempotency key derived from its violation id, so a retried call
-never creates a second ban or history event.
+A violation that asks for a ban stores its serialized BanRequest in ``ban_outbox`` in the same
+transaction (store/detect.py), so no restart or outage of the session service can lose it. The
+deliverer leases due rows, sends them, and deletes each once the session service answers; a
+retryable failure (UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED) is tried again later with a
+doubling delay up to a cap, any other refusal marks the row failed (kept, visible in the backlog).
+Each request's idempotency key comes from its violation id, so a redelivery never creates a second
+ban or history event.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime, timezone
+from datetime import timezone
 from typing import Any
 
 import grpc
@@ -17,11 +22,13 @@ from google.protobuf import duration_pb2
 from banhammer.session.v1 import ban_pb2, ban_pb2_grpc
 
 from .rules import Rule
+from .store import IngestStore, outbox
 from .store.detect import Recorded
 
 log = logging.getLogger("banhammer.ingest.bans")
 
-_RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED}
+_RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED,
+              grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL, grpc.StatusCode.ABORTED}
 
 
 def ban_request(rule: Rule, violation: Recorded, evidence: dict[str, Any]) -> ban_pb2.BanRequest:
@@ -39,33 +46,72 @@ def ban_request(rule: Rule, violation: Recorded, evidence: dict[str, Any]) -> ba
     return req
 
 
-class BanClient:
-    def __init__(self, addr: str, *, timeout: float = 2.0, attempts: int = 3) -> None:
-        self.addr = addr
+def serialized_ban(rule: Rule, violation: Recorded, evidence: dict[str, Any]) -> bytes:
+    return ban_request(rule, violation, evidence).SerializeToString()
+
+
+class BanDeliverer:
+    """Drains the outbox: woken after violations are recorded, and every ``poll_seconds`` for retries."""
+
+    def __init__(self, store: IngestStore, addr: str, *, timeout: float = 2.0, retry_max_seconds: float = 60.0,
+                 poll_seconds: float = 1.0, batch: int = 100) -> None:
+        self.store = store
         self.timeout = timeout
-        self.attempts = attempts
+        self.retry_max_seconds = retry_max_seconds
+        self.poll_seconds = poll_seconds
+        self.batch = batch
         self._channel = grpc.aio.insecure_channel(addr)
         self._stub = ban_pb2_grpc.BanServiceStub(self._channel)
+        self._wake = asyncio.Event()
+        self._task = asyncio.create_task(self._run(), name="ingest-ban-delivery")
 
-    async def ban(self, rule: Rule, violation: Recorded, evidence: dict[str, Any]) -> datetime | None | bool:
-        """Send one ban; returns its end (None: permanent), or False when it could not be sent."""
-        request = ban_request(rule, violation, evidence)
-        for attempt in range(self.attempts):
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def deliver_due(self) -> int:
+        """One pass: send every due ban; returns how many were acknowledged."""
+        due = await self.store.lease_bans(self.batch, self.timeout * 3)
+        results = await asyncio.gather(*(self._send(item) for item in due))
+        return sum(results)
+
+    async def _send(self, item: outbox.Leased) -> bool:
+        request = ban_pb2.BanRequest.FromString(item.request)
+        try:
+            reply = await self._stub.Ban(request, timeout=self.timeout)
+        except grpc.aio.AioRpcError as exc:
+            delay = min(self.retry_max_seconds, 0.5 * 2 ** min(item.attempts - 1, 16))
+            await self.store.ban_failed(item.violation_id, f"{exc.code().name}: {exc.details()}",
+                                        delay if exc.code() in _RETRYABLE else None)
+            log.warning("ban not delivered", extra={"player_id": item.player_id, "violation_id": item.violation_id,
+                                                    "attempts": item.attempts, "code": exc.code().name})
+            return False
+        ban = reply.ban
+        until = None if ban.permanent or not ban.HasField("expire_time") else \
+            ban.expire_time.ToDatetime(tzinfo=timezone.utc)
+        await self.store.ban_delivered(item.violation_id, item.player_id, until)
+        return True
+
+    async def _run(self) -> None:
+        while True:
             try:
-                reply = await self._stub.Ban(request, timeout=self.timeout)
-            except grpc.aio.AioRpcError as exc:
-                if exc.code() in _RETRYABLE and attempt + 1 < self.attempts:
-                    await asyncio.sleep(0.2 * 2 ** attempt)
-                    continue
-                log.error("ban not sent", extra={"rule": rule.name, "player_id": violation.player_id,
-                                                 "violation_id": violation.violation_id,
-                                                 "code": exc.code().name, "reason": exc.details()})
-                return False
-            ban = reply.ban
-            if ban.permanent or not ban.HasField("expire_time"):
-                return None
-            return ban.expire_time.ToDatetime(tzinfo=timezone.utc)
-        return False
+                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+            except asyncio.TimeoutError:
+                pass
+            self._wake.clear()
+            try:
+                while await self._drain_once():
+                    pass
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - the rows stay in the outbox; next round retries
+                log.exception("ban delivery failed")
+
+    async def _drain_once(self) -> bool:
+        """True when a full batch was acknowledged (more may be due right away)."""
+        return await self.deliver_due() >= self.batch
 
     async def close(self) -> None:
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
         await self._channel.close()
+

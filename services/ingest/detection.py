@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
 from .rules import Baseline, Impossible, Rate, Rule, Value
+from .store import IngestStore
 from .store import detect as sql
 from .store.writes import Touched
 
@@ -25,15 +26,17 @@ log = logging.getLogger("banhammer.ingest.detection")
 RISK_WEIGHT = {1: 0.05, 2: 0.15, 3: 0.4, 4: 0.8}
 _TICK = timedelta(microseconds=1)  # windows are reported half-open: [start, end)
 
-BanSink = Callable[[Rule, list[sql.Recorded], dict[str, sql.Candidate]], Awaitable[None]]
+# (rule, violation, evidence) -> serialized BanRequest, stored in the outbox with the violation.
+BanRequest = Callable[[Rule, sql.Recorded, dict[str, Any]], bytes]
 
 
 class Detector:
-    def __init__(self, pool: Any, rules: Sequence[Rule], *, ban_sink: BanSink | None = None,
-                 baseline_cache_seconds: float = 30.0) -> None:
-        self.pool = pool  # an object with asyncpg-style ``acquire()``
+    def __init__(self, store: IngestStore, rules: Sequence[Rule], *, ban_request: BanRequest | None = None,
+                 on_ban: Callable[[], None] | None = None, baseline_cache_seconds: float = 30.0) -> None:
+        self.store = store
         self.rules = [r for r in rules if r.enabled]
-        self.ban_sink = ban_sink
+        self.ban_request = ban_request
+        self.on_ban = on_ban  # wakes the ban deliverer
         self.baseline_cache_seconds = baseline_cache_seconds
         self._percentiles: dict[str, tuple[float, float | None, int]] = {}  # rule -> (expires, value, population)
 
@@ -60,49 +63,51 @@ class Detector:
             if t.player_id not in ends or t.last_time > ends[t.player_id]:
                 ends[t.player_id] = t.last_time
         action_type = rule.action_type or None
-        async with self.pool.acquire() as conn:
-            if isinstance(c, Rate):
-                hits = await sql.window_hits(conn, "count", list(ends), list(ends.values()), action_type,
-                                             c.window, c.max_count)
-                return [_found(rule, h, c.window, count=h.n, limit=c.max_count) for h in hits]
-            if isinstance(c, Value):
-                hits = await sql.window_hits(conn, c.aggregate, list(ends), list(ends.values()), action_type,
-                                             c.window, c.threshold)
-                return [_found(rule, h, c.window, aggregate=c.aggregate,
-                               value=h.total if c.aggregate == "sum" else h.peak, limit=c.threshold) for h in hits]
-            assert isinstance(c, Baseline)
-            base, population = await self._percentile(conn, rule, c)
-            if base is None or population < c.min_population:
-                return []
-            limit_rate = base / c.baseline_window * c.multiplier  # actions per second
-            # Never below ``multiplier`` actions: when the window is much shorter than the baseline
-            # window (5 min vs 1 h), the scaled limit falls under one action, and a single action
-            # then "exceeded" it — every active player was flagged (and each flag cost writes).
-            limit = max(limit_rate * c.window, c.multiplier)
-            hits = await sql.window_hits(conn, "count", list(ends), list(ends.values()), action_type,
-                                         c.window, limit)
-            return [_found(rule, h, c.window, player_rate=round(h.n / c.window, 6),
-                           percentile=c.percentile, percentile_rate=round(base / c.baseline_window, 6),
-                           multiplier=c.multiplier, population=population, count=h.n) for h in hits]
+        players, t_ends = list(ends), list(ends.values())
+        if isinstance(c, Rate):
+            hits = await self.store.window_hits("count", players, t_ends, action_type, c.window, c.max_count)
+            return [_found(rule, h, c.window, count=h.n, limit=c.max_count) for h in hits]
+        if isinstance(c, Value):
+            hits = await self.store.window_hits(c.aggregate, players, t_ends, action_type, c.window, c.threshold)
+            return [_found(rule, h, c.window, aggregate=c.aggregate,
+                           value=h.total if c.aggregate == "sum" else h.peak, limit=c.threshold) for h in hits]
+        assert isinstance(c, Baseline)
+        base, population = await self._percentile(rule, c)
+        if base is None or population < c.min_population:
+            return []
+        limit_rate = base / c.baseline_window * c.multiplier  # actions per second
+        # Never below ``multiplier`` actions: when the window is much shorter than the baseline
+        # window (5 min vs 1 h), the scaled limit falls under one action, and a single action
+        # then "exceeded" it — every active player was flagged (and each flag cost writes).
+        limit = max(limit_rate * c.window, c.multiplier)
+        hits = await self.store.window_hits("count", players, t_ends, action_type, c.window, limit)
+        return [_found(rule, h, c.window, player_rate=round(h.n / c.window, 6),
+                       percentile=c.percentile, percentile_rate=round(base / c.baseline_window, 6),
+                       multiplier=c.multiplier, population=population, count=h.n) for h in hits]
 
-    async def _percentile(self, conn: Any, rule: Rule, c: Baseline) -> tuple[float | None, int]:
+    async def _percentile(self, rule: Rule, c: Baseline) -> tuple[float | None, int]:
         now = time.monotonic()
         cached = self._percentiles.get(rule.name)
         if cached and cached[0] > now:
             return cached[1], cached[2]
-        value, population = await sql.percentile(conn, c.percentile, c.baseline_window, rule.action_type or None)
+        value, population = await self.store.percentile(c.percentile, c.baseline_window, rule.action_type or None)
         self._percentiles[rule.name] = (now + self.baseline_cache_seconds, value, population)
         return value, population
 
     async def _record(self, rule: Rule, found: list[sql.Candidate]) -> int:
-        wants_ban = rule.ban is not None and self.ban_sink is not None
-        async with self.pool.acquire() as conn:
-            recorded = await sql.record(conn, rule.name, rule.severity, RISK_WEIGHT[rule.severity], wants_ban,
-                                        rule.effective_cooldown, found)
+        ban = None
+        if rule.ban is not None and self.ban_request is not None:
+            evidence = {c.player_id: c.evidence for c in found}
+            make = self.ban_request
+
+            def ban(v: sql.Recorded) -> bytes:
+                return make(rule, v, evidence[v.player_id])
+        recorded = await self.store.record_violations(rule.name, rule.severity, RISK_WEIGHT[rule.severity], ban,
+                                                      rule.effective_cooldown, found)
         if recorded:
             log.info("violations recorded", extra={"rule": rule.name, "count": len(recorded)})
-        if recorded and wants_ban:
-            await self.ban_sink(rule, recorded, {c.player_id: c for c in found})
+            if ban is not None and self.on_ban is not None:
+                self.on_ban()
         return len(recorded)
 
 

@@ -1,4 +1,5 @@
-"""Detection rules: loaded once from a JSON file (INGEST_RULES_FILE, else rules.default.json).
+"""Detection rules: their JSON form and its checks, for the rules file (INGEST_RULES_FILE, else
+rules.default.json), which seeds the rulebook, and for rules stored by RuleService (rulebook.py).
 
 File format (limits as in banhammer.ingest.v1.DetectionRule)::
 

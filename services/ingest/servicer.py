@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -11,10 +12,10 @@ from google.protobuf import duration_pb2, struct_pb2, timestamp_pb2
 from banhammer.common.v1 import common_pb2
 from banhammer.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from services.runtime import pagination
-from services.runtime.errors import InvalidArgument, NotFound, ResourceExhausted
+from services.runtime.errors import FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
 from services.runtime.interceptors import status_for
 
-from .actions import METADATA_MAX_DEPTH, RawAction, TooDeep
+from .actions import METADATA_MAX_DEPTH, Columns, RawAction, Row, TooDeep, digest_actions, digest_bytes
 from .rules import Baseline, Impossible, Rate, Rule, Value
 
 if TYPE_CHECKING:
@@ -63,6 +64,27 @@ def _raw(a: common_pb2.PlayerAction) -> RawAction:
     if a.HasField("time"):
         time_us = a.time.seconds * 1_000_000 + a.time.nanos // 1000
     return RawAction(a.player_id, a.action_type, a.value, meta, time_us, a.event_id)
+
+
+def _batch(request: ingest_pb2.RecordActionsRequest | ingest_pb2.StreamActionsRequest,
+           ingest: Ingest) -> tuple[list[Row], Callable[[], str]]:
+    """The batch's validated rows, from `actions` or `columns` (one of them), and its digest."""
+    if not request.HasField("columns"):
+        raws = [_raw(a) for a in request.actions]
+        rows = ingest.validate(raws)
+        return rows, lambda: digest_actions(raws, rows)
+    if request.actions:
+        raise InvalidArgument.field("columns", "set either actions or columns, not both")
+    c = request.columns
+    rows = ingest.validate_columns(Columns(list(c.players), list(c.player), list(c.action_types), list(c.action_type),
+                                           list(c.value), list(c.time_us), list(c.event_id)))
+    return rows, lambda: digest_bytes(c.SerializeToString(deterministic=True))
+
+
+def _key(request: ingest_pb2.RecordActionsRequest | ingest_pb2.StreamActionsRequest) -> tuple[str, int, int] | None:
+    if not request.HasField("producer"):
+        return None
+    return request.producer.producer_id, request.producer.epoch, request.sequence
 
 
 def _timestamp(dt) -> timestamp_pb2.Timestamp:
@@ -115,12 +137,15 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     async def RecordAction(self, request: ingest_pb2.RecordActionRequest, context) -> ingest_pb2.RecordActionResponse:
         if not request.HasField("action"):
             raise InvalidArgument.field("action", "is required")
-        rows, duplicates = await self.ingest.record([_raw(request.action)], prefix="action", indexed=False)
-        return ingest_pb2.RecordActionResponse(duplicate=duplicates > 0, time=_timestamp(rows[0].time))
+        rows = self.ingest.validate([_raw(request.action)], prefix="action", indexed=False)
+        outcome = await self.ingest.submit(rows)
+        return ingest_pb2.RecordActionResponse(duplicate=outcome.duplicates > 0, time=_timestamp(rows[0].time))
 
     async def RecordActions(self, request: ingest_pb2.RecordActionsRequest, context) -> ingest_pb2.RecordActionsResponse:
-        rows, duplicates = await self.ingest.record([_raw(a) for a in request.actions])
-        return ingest_pb2.RecordActionsResponse(accepted_count=len(rows) - duplicates, duplicate_count=duplicates)
+        rows, digest = _batch(request, self.ingest)
+        outcome = await self.ingest.submit(rows, self.ingest.batch_key(_key(request), digest))
+        return ingest_pb2.RecordActionsResponse(accepted_count=len(rows) - outcome.duplicates,
+                                                duplicate_count=outcome.duplicates, duplicate=outcome.duplicate)
 
     async def StreamActions(self, request_iterator, context):
         """Batches are committed concurrently (up to the in-flight limits); acks go out as they commit.
@@ -135,17 +160,17 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         inflight = inflight_rows = 0
         tasks: set[asyncio.Task] = set()  # strong references: the loop only keeps weak ones
 
-        async def one(seq: int, raws: list[RawAction]) -> None:
+        async def one(seq: int, req: Any, n: int, key: tuple[str, int, int] | None) -> None:
             nonlocal inflight, inflight_rows
-            n = len(raws)
             try:
-                rows = self.ingest.validate(raws)
-                del raws  # only the validated rows wait for the commit
-                dup = await self.ingest.submit(rows)
-                reply: Any = ingest_pb2.StreamActionsResponse(sequence=seq, accepted_count=len(rows) - dup,
-                                                              duplicate_count=dup)
+                rows, digest = _batch(req, self.ingest)
+                del req  # only the validated rows wait for the commit
+                outcome = await self.ingest.submit(rows, self.ingest.batch_key(key, digest))
+                reply: Any = ingest_pb2.StreamActionsResponse(
+                    sequence=seq, accepted_count=len(rows) - outcome.duplicates, duplicate_count=outcome.duplicates,
+                    duplicate=outcome.duplicate)
                 del rows
-            except (InvalidArgument, ResourceExhausted) as exc:  # this batch only; the stream goes on
+            except (InvalidArgument, ResourceExhausted, FailedPrecondition) as exc:  # this batch only; the stream goes on
                 reply = ingest_pb2.StreamActionsResponse(sequence=seq, error=status_for(exc))
             except BaseException as exc:  # noqa: BLE001 - stream-level failure, raised below
                 reply = exc
@@ -162,14 +187,14 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             try:
                 async for req in request_iterator:
                     await slots.acquire()  # stop reading (HTTP/2 flow control) while too much is in flight
+                    n = len(req.actions) or len(req.columns.player)
                     async with room:  # one batch may always go, however large
-                        await room.wait_for(lambda: inflight_rows == 0 or inflight_rows + len(req.actions) <= max_rows)
-                        inflight_rows += len(req.actions)
+                        await room.wait_for(lambda: inflight_rows == 0 or inflight_rows + n <= max_rows)
+                        inflight_rows += n
                     inflight += 1
-                    raws = [_raw(a) for a in req.actions]
-                    seq, req = req.sequence, None  # the decoded copy is all that is needed from here
-                    task = asyncio.create_task(one(seq, raws))
-                    del raws
+                    key = _key(req)
+                    task = asyncio.create_task(one(req.sequence, req, n, key))
+                    req = None
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)
                 out.put_nowait(_END)

@@ -40,6 +40,7 @@ from services.runtime.errors import DomainError, InvalidArgument
 from .actions import RawAction, Row, TimeWindow, now_us, validate
 from .config import IngestConfig
 from .store import IngestStore, run_migrations
+from .store.writes import Batch
 
 log = logging.getLogger("banhammer.ingest.sqlite_import")
 
@@ -220,11 +221,12 @@ async def _copy(db: sqlite3.Connection, source: Source, store: IngestStore, batc
                 raws.append((row["_rowid"], raw))
         rows = _validated(raws, window, totals, problems)
         if rows:
-            result = await store.write([rows], want_touched=False)
-            if result.failures:
-                raise next(iter(result.failures.values()))
-            totals.already_present += result.duplicates[0]
-            totals.imported += len(rows) - result.duplicates[0]
+            result = await store.write([Batch(rows)])
+            outcome = result.outcomes[0]
+            if isinstance(outcome, BaseException):
+                raise outcome
+            totals.already_present += outcome.duplicates
+            totals.imported += len(rows) - outcome.duplicates
             lo, hi = min(r.time for r in rows), max(r.time for r in rows)
             first = lo if first is None else min(first, lo)
             last = hi if last is None else max(last, hi)

@@ -21,13 +21,14 @@ from typing import Any
 
 from services.runtime.errors import ResourceExhausted, Unavailable
 
-from .actions import Row, row_bytes
+from .actions import BatchKey, Row, row_bytes
+from .store.writes import Batch, Outcome
 
 log = logging.getLogger("banhammer.ingest.writer")
 
-# Returns, per batch, its duplicate count (or the exception that batch alone failed with), and
-# whatever the post-commit hook needs.
-Commit = Callable[[Sequence[Sequence[Row]]], Awaitable[tuple[list[int | BaseException], Any]]]
+# Returns, per batch, its outcome (or the exception that batch alone failed with), and whatever
+# the post-commit hook needs.
+Commit = Callable[[Sequence[Batch]], Awaitable[tuple[list[Outcome | BaseException], Any]]]
 AfterCommit = Callable[[Any], Awaitable[None]]
 
 
@@ -35,6 +36,7 @@ AfterCommit = Callable[[Any], Awaitable[None]]
 class _Pending:
     rows: Sequence[Row]
     size: int
+    key: BatchKey | None
     future: asyncio.Future = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
@@ -56,14 +58,14 @@ class Writer:
     def retry_after(self) -> float:
         return round(min(5.0, max(0.05, self.queued_rows / max(self._rate, 1.0))), 3)
 
-    async def submit(self, rows: Sequence[Row]) -> int:
-        """Queue one batch and wait until it is committed; returns its duplicate count."""
+    async def submit(self, rows: Sequence[Row], key: BatchKey | None = None) -> Outcome:
+        """Queue one batch and wait until it is committed; returns its outcome."""
         if self._closing:
             raise Unavailable("ingest is shutting down", retry_after=1.0)
         size = sum(map(row_bytes, rows))
         if self.queued_rows and (self.queued_rows + len(rows) > self.max_rows or self.queued_bytes + size > self.max_bytes):
             raise ResourceExhausted("write queue is full; retry later", retry_after=self.retry_after())
-        pending = _Pending(rows, size)
+        pending = _Pending(rows, size, key)
         self._queue.append(pending)
         self.queued_rows += len(rows)
         self.queued_bytes += size
@@ -90,7 +92,7 @@ class Writer:
             started = time.monotonic()
             rows = sum(len(p.rows) for p in group)
             try:
-                duplicates, info = await self._commit([p.rows for p in group])
+                outcomes, info = await self._commit([Batch(p.rows, p.key) for p in group])
             except BaseException as exc:  # noqa: BLE001 - every waiter must hear about it
                 for p in group:
                     if not p.future.done():
@@ -99,13 +101,13 @@ class Writer:
                 if isinstance(exc, asyncio.CancelledError):
                     raise
                 continue
-            for p, dup in zip(group, duplicates):
+            for p, outcome in zip(group, outcomes):
                 if p.future.done():
                     continue
-                if isinstance(dup, BaseException):
-                    p.future.set_exception(dup)
+                if isinstance(outcome, BaseException):
+                    p.future.set_exception(outcome)
                 else:
-                    p.future.set_result(dup)
+                    p.future.set_result(outcome)
             self._release(group)
             elapsed = max(time.monotonic() - started, 1e-4)
             self._rate = 0.8 * self._rate + 0.2 * (rows / elapsed)

@@ -12,11 +12,15 @@ class LazyPool:
     database does (health stays NOT_SERVING meanwhile)."""
 
     def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10,
-                 statement_timeout_ms: int | None = None, read_only: bool = False) -> None:
+                 statement_timeout_ms: int | None = None, read_only: bool = False,
+                 application_name: str = "banhammer", keep_session: bool = False) -> None:
         self.url = url
         self.min_size = min_size
         self.max_size = max_size
-        settings = {"application_name": "banhammer"}
+        # keep_session: skip asyncpg's per-release reset round trip (RESET ALL, UNLISTEN, ...), for a
+        # service that sets no session state (no LISTEN, SET or session advisory locks).
+        self._reset = _keep_session if keep_session else None
+        settings = {"application_name": application_name}
         if statement_timeout_ms:
             settings["statement_timeout"] = str(statement_timeout_ms)
         if read_only:
@@ -26,9 +30,10 @@ class LazyPool:
 
     async def open(self) -> asyncpg.Pool:
         if self._pool is None:
+            extra = {"reset": self._reset} if self._reset else {}
             self._pool = await asyncpg.create_pool(
                 self.url, min_size=self.min_size, max_size=self.max_size,
-                server_settings=self.server_settings, command_timeout=60,
+                server_settings=self.server_settings, command_timeout=60, **extra,
             )
         return self._pool
 
@@ -47,3 +52,7 @@ class LazyPool:
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Pool ``reset`` that does nothing (see ``keep_session``)."""

@@ -5,6 +5,7 @@ import os
 import socket
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from tests.harness.paths import REPO
 STACK = REPO / "deploy" / "local" / "stack.py"
 PORT_VARS = ("LOCAL_PG_PORT", "LOCAL_REDIS_PORT", "LOCAL_INFLUX_PORT", "LOCAL_INFLUX_RPC_PORT", "LOCAL_ENVOY_PORT",
              "LOCAL_ENVOY_ADMIN_PORT", "LOCAL_INGEST_PORT", "LOCAL_QUERY_PORT", "LOCAL_SESSION_PORT",
-             "LOCAL_ENERGY_PORT")
+             "LOCAL_ENERGY_PORT", "LOCAL_CONSOLE_PORT")
 
 
 def processes_mentioning(text: str) -> list[str]:
@@ -50,6 +51,8 @@ def test_stack_up_then_down_leaves_nothing(tmp_path):
         assert up.returncode == 0, up.stdout + up.stderr
         for name in ("ingest", "query", "session", "energy"):
             assert any(line.split() == [name, "SERVING"] for line in up.stdout.splitlines()), up.stdout
+        with urllib.request.urlopen(f"http://127.0.0.1:{env['LOCAL_ENVOY_PORT']}/console/", timeout=10) as page:
+            assert page.status == 200 and b"BanHammer console" in page.read()  # the console, through the gateway
         again = stack(env, "up")  # idempotent: everything kept
         assert again.returncode == 0, again.stdout + again.stderr
         status = stack(env, "status")

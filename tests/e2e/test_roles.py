@@ -26,7 +26,8 @@ ENERGY = "banhammer.energy.v1"
 # BanHammer RPCs only its administrators may call; every other ingest / query / session RPC is
 # for game servers and internal callers (role "service").
 ADMIN_ONLY = {"CreateSession", "RevokeSubjectSessions", "ListSessions", "Ban", "Unban", "ListBans",
-              "GetBanHistory", "ListRules", "GetRule", "GetStorageStats"}
+              "GetBanHistory", "ListRules", "GetRule", "GetStorageStats", "CreateRule", "UpdateRule", "DryRunRule",
+              "ListRuleChanges"}
 ANY_SESSION = {"RefreshSession", "Subscribe"}  # one's own session; notifications
 # Energy RPCs for every energy user; the feeds and front door for "service" and energy admins;
 # every other energy RPC is energy administration.

@@ -56,6 +56,9 @@ def baselines(w: World) -> dict[str, dict]:
               "move_in_date": "2024-01-01", "contract_end_date": "2030-01-01"}
     yesterday = (now - dt.timedelta(days=1)).date()
     b = str(w.building_id)
+    _rule = {"name": "hostile_rule", "description": "rate", "enabled": True, "severity": "SEVERITY_HIGH",
+             "action_type": "login", "rate": {"window": "60s", "max_count": "100"}, "ban": {"duration": "3600s"},
+             "cooldown": "120s"}
     return {
         # ingest
         "/banhammer.ingest.v1.IngestService/RecordAction": {"action": action},
@@ -63,6 +66,10 @@ def baselines(w: World) -> dict[str, dict]:
         "/banhammer.ingest.v1.IngestService/StreamActions": {"sequence": "1", "actions": [action]},
         "/banhammer.ingest.v1.IngestService/ListRules": {"page_size": 10, "include_disabled": True},
         "/banhammer.ingest.v1.IngestService/GetRule": {"name": "reward_rate"},
+        "/banhammer.ingest.v1.RuleService/CreateRule": {"rule": _rule},
+        "/banhammer.ingest.v1.RuleService/UpdateRule": {"rule": _rule, "expected_revision": "0"},
+        "/banhammer.ingest.v1.RuleService/DryRunRule": {"rule": _rule, "lookback": "600s", "max_players": 10},
+        "/banhammer.ingest.v1.RuleService/ListRuleChanges": {"name": "reward_rate", "page_size": 10},
         # query
         "/banhammer.query.v1.QueryService/GetStatsOverview": {},
         "/banhammer.query.v1.QueryService/GetTopPlayers": {"window": "3600s", "action_type": "login", "page_size": 10},

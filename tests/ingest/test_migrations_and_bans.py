@@ -17,7 +17,7 @@ from banhammer.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from banhammer.session.v1 import ban_pb2, ban_pb2_grpc
 from services.ingest.store import migrate, partitions
 from services.runtime.server import start_runtime
-from tests.harness import check_health, wait_serving
+from tests.harness import check_health, free_port, wait_serving
 from tests.harness.paths import REPO
 
 from .conftest import ingest_env, player
@@ -128,3 +128,42 @@ async def test_rule_ban_reaches_the_session_service(migrated_dsn, db, redis_url)
         assert json.loads(v["evidence"])["value"] == 11
     finally:
         await runtime.stop()
+
+
+async def test_a_ban_outlives_a_session_service_outage(migrated_dsn, db, redis_url):
+    """The session service is down when the rule fires: the ban waits in the outbox (visible, with
+    its error) and is delivered once the service is up, exactly once."""
+    session_port = free_port()
+    env = ingest_env(migrated_dsn, SESSION_SERVICE_ADDR=f"127.0.0.1:{session_port}", INGEST_BAN_RETRY_MAX_SECONDS="0.3",
+                     INGEST_BAN_TIMEOUT_SECONDS="0.5")
+    ingest = await start_runtime(["ingest"], environ=env)
+    session = None
+    cheat = player()
+    try:
+        await wait_serving(f"127.0.0.1:{ingest.port}", SERVICE, timeout=30)
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{ingest.port}") as channel:
+            await ingest_pb2_grpc.IngestServiceStub(channel).RecordActions(
+                ingest_pb2.RecordActionsRequest(actions=[action(cheat, "t_ban", 11.0)]))
+        waiting = await eventually(lambda: db.fetchrow(
+            "SELECT * FROM ban_outbox WHERE player_id = $1 AND attempts >= 2", cheat), "retried deliveries")
+        assert waiting["last_error"].startswith("UNAVAILABLE") and not waiting["failed"]
+
+        session = await start_runtime(["session"], environ=ingest_env(
+            migrated_dsn, GRPC_PORT=str(session_port), REDIS_URL=redis_url, REDIS_WAITAOF="false"))
+        await wait_serving(f"127.0.0.1:{session_port}", "banhammer.session.v1.BanService", timeout=30)
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{session_port}") as channel:
+            bans = ban_pb2_grpc.BanServiceStub(channel)
+
+            async def banned():
+                return (await bans.IsBanned(ban_pb2.IsBannedRequest(subject=cheat))).banned
+
+            await eventually(banned, "the ban after the outage")
+            await eventually(lambda: db.fetchval("SELECT count(*) = 0 FROM ban_outbox WHERE player_id = $1", cheat),
+                             "the outbox row acknowledged")
+            history = await bans.GetBanHistory(ban_pb2.GetBanHistoryRequest(subject=cheat, page_size=10))
+        assert len(history.events) == 1  # redeliveries carry the violation's idempotency key
+        assert await db.fetchval("SELECT banned_until IS NOT NULL FROM player_summary WHERE player_id = $1", cheat)
+    finally:
+        await ingest.stop()
+        if session is not None:
+            await session.stop()

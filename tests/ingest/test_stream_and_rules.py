@@ -96,7 +96,7 @@ async def test_full_queue_answers_resource_exhausted_and_drops_nothing(migrated_
             stub = ingest_pb2_grpc.IngestServiceStub(channel)
             lock = db.transaction()
             await lock.start()
-            await db.execute("LOCK TABLE player_summary IN EXCLUSIVE MODE")
+            await db.execute("LOCK TABLE player_actions_ts IN EXCLUSIVE MODE")
             try:
                 first = asyncio.ensure_future(stub.RecordActions(ingest_pb2.RecordActionsRequest(
                     actions=[action(pid, "kill", event_id=f"a{i}") for i in range(8)])))

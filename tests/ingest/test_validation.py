@@ -61,7 +61,7 @@ async def test_invalid_item_rejects_batch(stub, db, spoil, field):
 
 async def test_limits_themselves_are_accepted(stub, db):
     pid = "é" * 64  # 128 bytes
-    edge = action(pid, "k" * 64, -1e308, event_id="e" * 64, metadata=deep(8))
+    edge = action(pid, "k" * 64, -1e15, event_id="e" * 64, metadata=deep(8))
     edge.metadata.update({"pad": "y" * 3900})
     await stub.RecordAction(ingest_pb2.RecordActionRequest(action=edge))
     assert await db.fetchval("SELECT count(*) FROM player_actions_ts WHERE player_id = $1", pid) == 1

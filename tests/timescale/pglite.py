@@ -63,6 +63,8 @@ def _param(v: Any) -> Any:
         return str(v)  # JSON numbers are doubles in Node: send big integers (bigint max) as text
     if v is None or isinstance(v, (str, bool, int, float)):
         return v
+    if isinstance(v, bytes):
+        return "\\x" + v.hex()  # bytea's hex input form
     if isinstance(v, (datetime, date)):
         return v.isoformat()
     if isinstance(v, Decimal):
@@ -173,11 +175,16 @@ class Server:
         self.close()
 
 
+INT_ARRAYS = (1005, 1007, 1016)  # int2[], int4[], int8[] (PGlite returns bigints as text)
+
+
 def _convert(value: Any, oid: int) -> Any:
     if value is None:
         return None
     if oid in (INT8, INT2, INT4):
         return int(value)
+    if oid in INT_ARRAYS and isinstance(value, list):
+        return [None if x is None else int(x) for x in value]
     if oid == NUMERIC:
         return Decimal(value)
     if oid in (TIMESTAMPTZ, TIMESTAMP) and isinstance(value, str):

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 import asyncpg
 
 from services.runtime.errors import FailedPrecondition, Unavailable
+from services.runtime.postgres import LazyPool
 
 from ..actions import Row
-from . import fold, migrate, partitions, writes
+from . import detect, fold, migrate, outbox, partitions, writes
+from .writes import Batch
 
 log = logging.getLogger("banhammer.ingest.store")
 
@@ -35,23 +37,28 @@ class SchemaBehind(FailedPrecondition):
 
 
 class IngestStore:
-    def __init__(self, url: str, *, pool_size: int = 8, late_seconds: float = 86400.0) -> None:
+    def __init__(self, url: str, *, pool_size: int = 8, late_seconds: float = 86400.0,
+                 copy_min_rows: int = 64) -> None:
         self.url = url
+        self.copy_min_rows = copy_min_rows
+        self.queues: list[str] = []  # the ingest_pending_<family> tables every transaction feeds
+        self._statements = writes.Statements.of([])
         self.pool_size = pool_size
         self.late_seconds = late_seconds
         self.timescale = False
+        self._db = LazyPool(url, max_size=pool_size, application_name="banhammer-ingest", keep_session=True)
+        self._ready = False
         self.hll = False
-        self._pool: asyncpg.Pool | None = None
 
     @property
     def pool(self) -> asyncpg.Pool:
-        if self._pool is None:
+        if not self._ready:
             raise Unavailable("database not connected yet", retry_after=1.0)
-        return self._pool
+        return self._db.pool
 
     async def open(self) -> None:
         """Connect and detect the capability; the schema must already be migrated."""
-        if self._pool is None:
+        if not self._ready:
             async with _connect(self.url) as conn:
                 version = await migrate.schema_version(conn)
                 if version < migrate.LATEST:
@@ -59,10 +66,11 @@ class IngestStore:
                         f"database schema is at version {version}, this build needs {migrate.LATEST}: "
                         "run `python -m services.ingest migrate` (or set INGEST_MIGRATE_ON_START=true)")
                 self.timescale = await migrate.has_timescale(conn)
+                self.queues = [r["tablename"] for r in await conn.fetch(writes.FIND_QUEUES)]
+                self._statements = writes.Statements.of(self.queues)
                 self.hll = await fold.has_hll(conn)
-            self._pool = await asyncpg.create_pool(
-                self.url, min_size=1, max_size=self.pool_size, reset=_keep_session,
-                server_settings={"application_name": "banhammer-ingest"}, command_timeout=60)
+            await self._db.open()
+            self._ready = True
         if not self.timescale:
             async with self.pool.acquire() as conn:
                 await partitions.ensure_window(conn, self.late_seconds)
@@ -72,42 +80,39 @@ class IngestStore:
             await conn.fetchval("SELECT 1", timeout=2)
 
     async def close(self) -> None:
-        if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
+        self._ready = False
+        await self._db.close()
 
-    async def write(self, batches: Sequence[Sequence[Row]], *, want_touched: bool) -> writes.GroupResult:
+    async def write(self, batches: Sequence[Batch]) -> writes.GroupResult:
         """Commit a group; a bad batch inside a group fails alone, not its neighbours."""
         try:
-            return await self._write_retrying(batches, want_touched)
+            return await self._write_retrying(batches)
         except CONNECTION_ERRORS as exc:
             raise Unavailable("database unavailable; resend the batch", retry_after=1.0) from exc
         except asyncpg.PostgresError:
             if len(batches) == 1:
                 raise
         log.warning("group commit failed; committing its batches one by one", extra={"batches": len(batches)})
-        duplicates: list[int] = []
-        touched: list[writes.Touched] = []
-        failures: dict[int, BaseException] = {}
-        for i, batch in enumerate(batches):
+        outcomes: list = []
+        kept: list[Row] = []
+        for batch in batches:
             try:
-                r = await self._write_retrying([batch], want_touched)
+                r = await self._write_retrying([batch])
             except CONNECTION_ERRORS as exc:
                 raise Unavailable("database unavailable; resend the batch", retry_after=1.0) from exc
             except asyncpg.PostgresError as exc:
-                failures[i] = exc
-                duplicates.append(0)
+                outcomes.append(exc)
                 continue
-            duplicates.extend(r.duplicates)
-            touched.extend(r.touched)
-        return writes.GroupResult(duplicates, touched, failures)
+            outcomes.extend(r.outcomes)
+            kept.extend(r.kept)
+        return writes.GroupResult(outcomes, kept)
 
-    async def _write_retrying(self, batches, want_touched: bool) -> writes.GroupResult:
+    async def _write_retrying(self, batches: Sequence[Batch]) -> writes.GroupResult:
         for attempt in range(4):
             try:
                 async with self.pool.acquire(timeout=10) as conn:
-                    return await writes.write_group(conn, batches, rollups=not self.timescale,
-                                                    want_touched=want_touched)
+                    return await writes.write_group(conn, batches, statements=self._statements,
+                                                    copy_min_rows=self.copy_min_rows)
             except RETRYABLE:
                 if attempt == 3:
                     raise
@@ -116,11 +121,53 @@ class IngestStore:
                 if exc.sqlstate != partitions.NO_PARTITION or self.timescale or attempt == 3:
                     raise
                 # An accepted event fell on a day without a partition (e.g. a longer late limit).
-                first = min(r.time for b in batches for r in b)
-                last = max(r.time for b in batches for r in b)
+                first = min(r.time for b in batches for r in b.rows)
+                last = max(r.time for b in batches for r in b.rows)
                 async with self.pool.acquire(timeout=10) as conn:
                     await partitions.ensure_days(conn, partitions.days_between(first, last))
         raise AssertionError("unreachable")
+
+    # -- detection (SQL in detect.py) --
+
+    async def window_hits(self, aggregate: str, players: Sequence[str], t_ends: Sequence[datetime],
+                          action_type: str | None, window: float, threshold: float) -> list[detect.WindowHit]:
+        async with self.pool.acquire() as conn:
+            return await detect.window_hits(conn, aggregate, players, t_ends, action_type, window, threshold)
+
+    async def percentile(self, pct: float, window: float, action_type: str | None) -> tuple[float | None, int]:
+        async with self.pool.acquire() as conn:
+            return await detect.percentile(conn, pct, window, action_type)
+
+    async def record_violations(self, rule: str, severity: int, weight: float,
+                                ban: Callable[[detect.Recorded], bytes] | None, cooldown: float,
+                                found: Sequence[detect.Candidate]) -> list[detect.Recorded]:
+        async with self.pool.acquire() as conn:
+            return await detect.record(conn, rule, severity, weight, ban, cooldown, found)
+
+    # -- the ban outbox (SQL in outbox.py) --
+
+    async def lease_bans(self, limit: int, lease_seconds: float) -> list[outbox.Leased]:
+        async with self.pool.acquire() as conn:
+            return await outbox.lease(conn, limit, lease_seconds)
+
+    async def ban_delivered(self, violation_id: int, player_id: str, until: datetime | None) -> None:
+        """The session service acknowledged: record the ban's end (None: permanent), drop the row."""
+        async with self.pool.acquire() as conn:
+            async with conn.transaction():
+                await detect.set_banned_until(conn, player_id, until)
+                await outbox.delivered(conn, violation_id)
+
+    async def ban_failed(self, violation_id: int, error: str, retry_after: float | None) -> None:
+        """Retry after ``retry_after`` seconds, or (None) keep the row as refused for good."""
+        async with self.pool.acquire() as conn:
+            if retry_after is None:
+                await outbox.refused(conn, violation_id, error)
+            else:
+                await outbox.retry(conn, violation_id, retry_after, error)
+
+    async def ban_backlog(self) -> outbox.Backlog:
+        async with self.pool.acquire() as conn:
+            return await outbox.backlog(conn)
 
     async def refresh_aggregates(self, start: datetime, end: datetime) -> None:
         """TimescaleDB only: materialize both continuous aggregates over [start, end] (whole buckets)."""
@@ -130,14 +177,14 @@ class IngestStore:
             for statement in writes.REFRESH_AGGREGATES:
                 await conn.execute(statement, lo, hi)
 
-    async def maintain(self, retention_days: int) -> None:
-        """Plain PostgreSQL housekeeping: partitions ahead, expired partitions and event ids."""
+    async def maintain(self, retention_days: int, producer_retention_seconds: float) -> None:
+        """Housekeeping: partitions ahead and expired (plain PostgreSQL), old event ids and batch keys."""
         async with self.pool.acquire() as conn:
             if not self.timescale:
                 await partitions.ensure_window(conn, self.late_seconds)
                 await partitions.expire(conn, retention_days)
             await partitions.expire_event_ids(conn, retention_days)
-
+            await partitions.expire_batch_keys(conn, producer_retention_seconds)
 
     # -- the materializer's folds (SQL in fold.py) --
 
@@ -157,13 +204,6 @@ class IngestStore:
     async def expire_aggregates(self, retention_days: int) -> None:
         async with self.pool.acquire() as conn:
             await fold.expire(conn, retention_days)
-
-
-async def _keep_session(conn: asyncpg.Connection) -> None:
-    """Pool ``reset``: skip asyncpg's default per-release round trip (RESET ALL, UNLISTEN, ...).
-
-    Nothing here sets session state: no LISTEN, no session advisory locks (detection uses
-    transaction-level ones), no SET."""
 
 
 class _connect:

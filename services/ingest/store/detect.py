@@ -7,11 +7,13 @@ arrays; nothing per player is kept in the service.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
 import asyncpg
+
+from . import outbox
 
 _AGGREGATES = {"count": "count(*)", "sum": "sum(a.value)", "max": "max(a.value)"}
 
@@ -46,13 +48,18 @@ ORDER BY v.player_id
 RETURNING id, player_id, detected_at"""
 
 # risk = 1 - prod(1 - weight): every violation moves the score towards 1, never past it.
+# An upsert: the materializer may not have folded the player's first actions into the summary yet.
+# Such a row starts with the violation's window end as first/last seen; the fold's least/greatest
+# then sets them from the actions.
 UPDATE_SUMMARY = """
-UPDATE player_summary p SET
+INSERT INTO player_summary AS p (player_id, first_seen, last_seen, violation_count, last_violation_at, risk_score)
+SELECT t.player_id, t.seen, t.seen, 1, $3, $2::float8
+FROM unnest($1::text[], $4::timestamptz[]) AS t(player_id, seen) ORDER BY t.player_id
+ON CONFLICT (player_id) DO UPDATE SET
     violation_count = p.violation_count + 1,
     last_violation_at = $3,
     risk_score = 1 - (1 - p.risk_score) * (1 - $2::float8),
-    updated_at = now()
-WHERE p.player_id = ANY($1::text[])"""
+    updated_at = now()"""
 
 SET_BANNED_UNTIL = """
 UPDATE player_summary
@@ -95,19 +102,27 @@ async def percentile(conn: asyncpg.Connection, pct: float, window: float, action
     return row["value"], row["population"]
 
 
-async def record(conn: asyncpg.Connection, rule: str, severity: int, weight: float, ban_requested: bool,
-                 cooldown: float, found: Sequence[Candidate]) -> list[Recorded]:
-    """Insert violations (skipping players still in the rule's cooldown); update their summaries."""
+async def record(conn: asyncpg.Connection, rule: str, severity: int, weight: float,
+                 ban: Callable[[Recorded], bytes] | None, cooldown: float,
+                 found: Sequence[Candidate]) -> list[Recorded]:
+    """Insert violations (skipping players still in the rule's cooldown); update their summaries.
+
+    With ``ban`` (a violation -> serialized BanRequest), each violation's ban goes into the outbox in
+    the same transaction: committed violation, ban on its way."""
     async with conn.transaction():
         # Two writers evaluating the same rule must not both pass the cooldown check.
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext('ingest-detect:' || $1))", rule)
         rows = await conn.fetch(
-            RECORD_VIOLATIONS, rule, severity, ban_requested,
+            RECORD_VIOLATIONS, rule, severity, ban is not None,
             [c.player_id for c in found], [json.dumps(c.evidence, default=str) for c in found],
             [c.window_start for c in found], [c.window_end for c in found], timedelta(seconds=cooldown))
         recorded = [Recorded(*r.values()) for r in rows]
         if recorded:
-            await conn.execute(UPDATE_SUMMARY, [r.player_id for r in recorded], weight, recorded[0].detected_at)
+            ends = {c.player_id: c.window_end for c in found}
+            await conn.execute(UPDATE_SUMMARY, [r.player_id for r in recorded], weight, recorded[0].detected_at,
+                               [ends[r.player_id] for r in recorded])
+            if ban is not None:
+                await outbox.insert(conn, [(r.violation_id, r.player_id, rule, ban(r)) for r in recorded])
     return recorded
 
 

@@ -113,3 +113,22 @@ async def expire_event_ids(conn: asyncpg.Connection, retention_days: int, chunk:
         total += n
         if n < chunk:
             return total
+
+
+async def expire_batch_keys(conn: asyncpg.Connection, retention_seconds: float, chunk: int = 50_000) -> int:
+    """Forget producer batch keys past their retention (in chunks), then producers left without any."""
+    total = 0
+    while True:
+        status = await conn.execute(
+            "DELETE FROM ingest_producer_batches WHERE ctid = ANY(ARRAY("
+            "SELECT ctid FROM ingest_producer_batches WHERE committed_at < now() - make_interval(secs => $1) "
+            "LIMIT $2))", retention_seconds, chunk)
+        n = int(status.split()[-1])
+        total += n
+        if n < chunk:
+            break
+    await conn.execute(
+        "DELETE FROM ingest_producers p WHERE updated_at < now() - make_interval(secs => $1) "
+        "AND NOT EXISTS (SELECT 1 FROM ingest_producer_batches b WHERE b.producer_id = p.producer_id)",
+        retention_seconds)
+    return total
