@@ -186,3 +186,34 @@ async def test_the_materializer_folds_in_the_background_and_its_lag_is_visible(p
     finally:
         await store.close()
         await conn.close()
+
+
+async def test_the_real_write_path_feeds_every_queue_and_folds_to_raw(pg_server):
+    """Ingest's own write transaction (store.write: COPY or one statement, event-id claims) enqueues
+    every batch for every family; folded, every aggregate equals raw, duplicates counted once."""
+    from services.ingest.actions import Row
+    from services.ingest.store.writes import Batch
+
+    dsn = await _database(pg_server, hll=True)
+    store = IngestStore(dsn, pool_size=2)
+    await store.open()
+    conn = await asyncpg.connect(dsn)
+    rnd = random.Random(4)
+    try:
+        def batch(n: int, prefix: str) -> Batch:
+            return Batch([Row(t, p, a, v, None, f"{prefix}{i}" if i % 2 else None)
+                          for i, (t, p, a, v) in enumerate(_rows(rnd, n, players=300, start=NOW - timedelta(hours=5),
+                                                                 span=timedelta(hours=5)))])
+        small, large = batch(40, "s"), batch(3000, "l")
+        await store.write([small, large])
+        await store.write([small])  # resent: its 20 actions with event ids are duplicates
+        stored = await conn.fetchval("SELECT count(*) FROM player_actions_ts")
+        assert stored == 40 + 3000 + 20
+        queues = await store.fold_queues()
+        assert [(q.family, q.rows) for q in queues] == [(f, stored) for f in fold.FAMILIES]
+        await fold.drain(conn)
+        assert await mismatches(conn) == {}
+        assert await conn.fetchval("SELECT sum(actions) FROM action_type_stats_1h") == stored
+    finally:
+        await conn.close()
+        await store.close()
