@@ -12,8 +12,10 @@ from datetime import datetime, timedelta, timezone
 import asyncpg
 import pytest
 
+from services.ingest.actions import Row
 from services.ingest.materializer import Cadence, Materializer
 from services.ingest.store import IngestStore, fold, partitions, run_migrations
+from services.ingest.store.writes import Batch
 from tests.harness.aggregates import mismatches, queued
 from tests.harness.appends import append
 
@@ -191,9 +193,6 @@ async def test_the_materializer_folds_in_the_background_and_its_lag_is_visible(p
 async def test_the_real_write_path_feeds_every_queue_and_folds_to_raw(pg_server):
     """Ingest's own write transaction (store.write: COPY or one statement, event-id claims) enqueues
     every batch for every family; folded, every aggregate equals raw, duplicates counted once."""
-    from services.ingest.actions import Row
-    from services.ingest.store.writes import Batch
-
     dsn = await _database(pg_server, hll=True)
     store = IngestStore(dsn, pool_size=2)
     await store.open()
