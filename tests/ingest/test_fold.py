@@ -12,8 +12,10 @@ from datetime import datetime, timedelta, timezone
 import asyncpg
 import pytest
 
+from services.ingest.actions import Row
 from services.ingest.materializer import Cadence, Materializer
 from services.ingest.store import IngestStore, fold, partitions, run_migrations
+from services.ingest.store.writes import Batch
 from tests.harness.aggregates import mismatches, queued
 from tests.harness.appends import append
 
@@ -159,6 +161,13 @@ async def test_a_fold_killed_mid_way_loses_nothing_and_counts_nothing_twice(pg_s
             await conn.close()
 
 
+async def _until_empty(conn, families: tuple[str, ...] = fold.FAMILIES) -> None:
+    deadline = time.monotonic() + 30
+    while any([await conn.fetchval(f"SELECT count(*) FROM {fold.queue(f)}") for f in families]):
+        assert time.monotonic() < deadline, f"the materializer did not fold {families}"
+        await asyncio.sleep(0.05)
+
+
 async def test_the_materializer_folds_in_the_background_and_its_lag_is_visible(pg_server):
     dsn = await _database(pg_server, hll=True)
     conn = await asyncpg.connect(dsn)
@@ -171,18 +180,66 @@ async def test_the_materializer_folds_in_the_background_and_its_lag_is_visible(p
         assert {f: (q.batches, q.rows) for f, q in lag.items()} == {f: (1, 500) for f in fold.FAMILIES}
         assert all(q.oldest is not None and q.lag_seconds >= 0 for q in lag.values())
 
-        materializer = Materializer(store, {f: Cadence(0.05) for f in fold.FAMILIES}, max_batches=10,
-                                    retention_days=90)
+        # stats every 50 ms; top and summary once an hour, or as soon as 400 actions wait.
+        cadences = {"stats": Cadence(0.05), "top": Cadence(3600, min_rows=400), "summary": Cadence(3600, min_rows=400)}
+        materializer = Materializer(store, cadences, max_batches=10, retention_days=90)
         materializer.start()
         try:
-            deadline = time.monotonic() + 30
-            while await queued(conn):
-                assert time.monotonic() < deadline, "the materializer did not fold the queue"
-                await asyncio.sleep(0.05)
+            await _until_empty(conn)  # the first round of every family folds at once
+            await append(conn, _rows(rnd, 300, players=100, start=NOW - timedelta(minutes=9), span=timedelta(minutes=9)))
+            await _until_empty(conn, ("stats",))
+            assert await conn.fetchval("SELECT count(*) FROM ingest_pending_top") == 1  # below its threshold
+            await append(conn, _rows(rnd, 300, players=100, start=NOW - timedelta(minutes=9), span=timedelta(minutes=9)))
+            await _until_empty(conn)  # 600 queued: past the threshold long before the hour
         finally:
             await materializer.close()
         assert [(q.batches, q.rows, q.oldest) for q in await store.fold_queues()] == [(0, 0, None)] * 3
         assert await mismatches(conn) == {}
     finally:
         await store.close()
+        await conn.close()
+
+
+async def test_the_real_write_path_feeds_every_queue_and_folds_to_raw(pg_server):
+    """Ingest's own write transaction (store.write: COPY or one statement, event-id claims) enqueues
+    every batch for every family; folded, every aggregate equals raw, duplicates counted once."""
+    dsn = await _database(pg_server, hll=True)
+    store = IngestStore(dsn, pool_size=2)
+    await store.open()
+    conn = await asyncpg.connect(dsn)
+    rnd = random.Random(4)
+    try:
+        def batch(n: int, prefix: str) -> Batch:
+            return Batch([Row(t, p, a, v, None, f"{prefix}{i}" if i % 2 else None)
+                          for i, (t, p, a, v) in enumerate(_rows(rnd, n, players=300, start=NOW - timedelta(hours=5),
+                                                                 span=timedelta(hours=5)))])
+        small, large = batch(40, "s"), batch(3000, "l")
+        await store.write([small, large])
+        await store.write([small])  # resent: its 20 actions with event ids are duplicates
+        stored = await conn.fetchval("SELECT count(*) FROM player_actions_ts")
+        assert stored == 40 + 3000 + 20
+        queues = await store.fold_queues()
+        assert [(q.family, q.rows) for q in queues] == [(f, stored) for f in fold.FAMILIES]
+        await fold.drain(conn)
+        assert await mismatches(conn) == {}
+        assert await conn.fetchval("SELECT sum(actions) FROM action_type_stats_1h") == stored
+    finally:
+        await conn.close()
+        await store.close()
+
+
+async def test_aggregates_past_retention_are_expired(pg_server):
+    dsn = await _database(pg_server, hll=False)
+    conn = await asyncpg.connect(dsn)
+    try:
+        old, recent = NOW - timedelta(days=91), NOW - timedelta(days=89)
+        for t in (old, recent):
+            await conn.execute("INSERT INTO action_type_stats_1h VALUES (date_trunc('hour', $1::timestamptz), 'kill', 1, 1, 1, 1)", t)
+            await conn.execute("INSERT INTO player_hour_counts VALUES ('x', '', date_trunc('hour', $1::timestamptz), 1)", t)
+            await conn.execute("INSERT INTO players_seen_1min VALUES (date_trunc('minute', $1::timestamptz), 'x')", t)
+        await fold.expire(conn, 90)
+        for table in ("action_type_stats_1h", "player_hour_counts", "players_seen_1min"):
+            assert await conn.fetchval(f"SELECT count(*) FROM {table}") == 1, table
+            assert await conn.fetchval(f"SELECT min(bucket) FROM {table}") > NOW - timedelta(days=90), table
+    finally:
         await conn.close()
