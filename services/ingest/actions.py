@@ -26,7 +26,7 @@ BATCH_MAX = 10_000
 # aggregate of accepted values can fail, and 1e15 still holds any game's currency in cents.
 VALUE_MAX = 1e15
 PRODUCER_ID_MAX = 64
-_PRODUCER_ID = re.compile(r"[A-Za-z0-9._:-]+")
+_PRODUCER_ID = re.compile(r"[A-Za-z0-9._:/-]+")
 EPOCH_MAX = 2**63 - 1
 _ESCAPED_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")  # json.dumps writes U+0000 as \u0000
 _MAX_REPORTED = 50  # field violations reported per rejected batch
@@ -245,7 +245,7 @@ def batch_key(producer_id: str, epoch: int, sequence: int, digest: str, field: s
     """Validate a producer key (see ingest.proto ProducerKey)."""
     bad = []
     if not producer_id or len(producer_id) > PRODUCER_ID_MAX or not _PRODUCER_ID.fullmatch(producer_id):
-        bad.append(FieldViolation(f"{field}.producer_id", f"must be 1..{PRODUCER_ID_MAX} characters of [A-Za-z0-9._:-]"))
+        bad.append(FieldViolation(f"{field}.producer_id", f"must be 1..{PRODUCER_ID_MAX} characters of [A-Za-z0-9._:/-]"))
     if epoch > EPOCH_MAX:
         bad.append(FieldViolation(f"{field}.epoch", "must be at most 2^63-1"))
     if bad:

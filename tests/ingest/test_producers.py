@@ -109,7 +109,7 @@ async def test_stream_acks_duplicates_and_reports_a_fenced_batch_without_closing
 
 async def test_a_bad_producer_key_is_invalid_argument(stub, db):
     pid = player()
-    for bad in ("", "spaces are not allowed", "x" * 65, "é"):
+    for bad in ("", "spaces are not allowed", "x" * 65, "é", "a\\b"):
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await stub.RecordActions(keyed(batch(pid, 1), bad, 1))
         assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
