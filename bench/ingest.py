@@ -573,7 +573,11 @@ async def run(args) -> dict:
             floors["json_noop_envoy"] = await bench_seed_json(envoy.url, "/banhammer.ingest.v1.IngestService/ListRules", {})
         out["store_floor"] = floors["store"]
         out["per_call_ms"] = per_call(res, floors)
+        # Per fold, each player's actions are folded together: 1 per player is the sparse worst case
+        # (every action a new player-hour and summary row), 5 is one action per player per minute
+        # with five minutes of actions per fold.
         out["write_costs"] = await write_costs.measure(dsn)
+        out["write_costs_dense"] = await write_costs.measure(dsn, per_player=5)
         ceiling = res["copy_1000"]["rows_per_s"]
         out["ratios_to_copy_1000"] = {k: round(v["rows_per_s"] / ceiling, 3) for k, v in res.items() if "rows_per_s" in v}
         out["ratio_stream_10000_to_copy_10000"] = round(res["stream_10000"]["rows_per_s"] / res["copy_10000"]["rows_per_s"], 3)
@@ -638,6 +642,8 @@ def table(out: dict) -> str:
                      + " (" + ", ".join(f"{k} {v['seconds']} s" for k, v in b["folds"].items()) + ")")
     if "write_costs" in out:
         lines.append(write_costs.table(out["write_costs"]))
+        if "write_costs_dense" in out:
+            lines.append(write_costs.table(out["write_costs_dense"]))
     return "\n".join(lines)
 
 

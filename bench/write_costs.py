@@ -30,12 +30,17 @@ WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p'
   AND c.relname NOT LIKE 'ingest\\_pending\\_%' AND c.relname <> 'schema_migrations'"""
 
 
-def _rows(prefix: str, n: int, now: datetime) -> list[Row]:
-    return [Row(now, f"{prefix}-p{i % 100_000}", _TYPES[i % 4], float(i % 97), None, None) for i in range(n)]
+def _rows(prefix: str, n: int, now: datetime, players: int) -> list[Row]:
+    return [Row(now, f"{prefix}-p{i % players}", _TYPES[i % 4], float(i % 97), None, None) for i in range(n)]
 
 
-async def measure(dsn: str, rows: int = 100_000, group: int = 5_000, rounds: int = 3) -> dict:
-    """Best-of-``rounds`` µs per action: COPY, the write transactions, each fold family, the sum."""
+async def measure(dsn: str, rows: int = 100_000, group: int = 5_000, rounds: int = 3, per_player: int = 1) -> dict:
+    """Best-of-``rounds`` µs per action: COPY, the write transactions, each fold family, the sum.
+
+    ``per_player``: actions each player has among the rows one fold takes (1: every action is a new
+    player-hour and summary row for the folds, the sparse worst case; at about one action per player
+    per minute it is the fold interval in minutes)."""
+    players = max(1, rows // per_player)
     now = datetime.now(timezone.utc)
     conn = await asyncpg.connect(dsn)
     try:
@@ -49,12 +54,12 @@ async def measure(dsn: str, rows: int = 100_000, group: int = 5_000, rounds: int
             best[name] = min(best.get(name, float("inf")), seconds * 1e6 / rows)
 
         for r in range(rounds):
-            data = _rows(f"wc{r}copy", rows, now)
+            data = _rows(f"wc{r}copy", rows, now, players)
             started = time.perf_counter()
             for s in range(0, rows, group):
                 await conn.copy_records_to_table("player_actions_ts", records=data[s:s + group], columns=Row._fields)
             keep("COPY raw (the floor)", time.perf_counter() - started)
-            data = _rows(f"wc{r}write", rows, now)
+            data = _rows(f"wc{r}write", rows, now, players)
             started = time.perf_counter()
             for s in range(0, rows, group):
                 await writes.write_group(conn, [writes.Batch(data[s:s + group])], statements=statements)
@@ -70,7 +75,7 @@ async def measure(dsn: str, rows: int = 100_000, group: int = 5_000, rounds: int
         await conn.close()
     floor = best["COPY raw (the floor)"]
     total = best["write transactions"] + sum(v for k, v in best.items() if k.startswith("fold "))
-    return {"rows": rows, "group": group, "hll": hll, "us_per_action": {k: round(v, 2) for k, v in best.items()},
+    return {"rows": rows, "group": group, "hll": hll, "actions_per_player": per_player, "us_per_action": {k: round(v, 2) for k, v in best.items()},
             "write_plus_folds_us": round(total, 2), "over_copy": round(total / floor, 2),
             "bytes_per_action": {k: round(v / actions, 1) for k, v in sorted(sizes.items(), key=lambda kv: -kv[1])
                                  if v > 16_384},
@@ -79,7 +84,8 @@ async def measure(dsn: str, rows: int = 100_000, group: int = 5_000, rounds: int
 
 def table(out: dict) -> str:
     floor = out["us_per_action"]["COPY raw (the floor)"]
-    lines = [f"{'PostgreSQL work per action':<30}{'µs':>8}{'x COPY':>8}"]
+    lines = [f"{'PostgreSQL work per action':<30}{'µs':>8}{'x COPY':>8}   ({out['actions_per_player']} action(s) per "
+             "player per fold)"]
     for k, v in out["us_per_action"].items():
         lines.append(f"{k:<30}{v:>8.2f}{v / floor:>8.2f}")
     lines.append(f"{'write + folds':<30}{out['write_plus_folds_us']:>8.2f}{out['over_copy']:>8.2f}"

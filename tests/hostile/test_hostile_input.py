@@ -150,8 +150,10 @@ def test_hostile_values_get_clean_answers_and_write_nothing(stack):
     assert not bad, f"{summary}\n{len(bad)} unclean answers:\n" + "\n".join(bad)
 
     # Second pass: the rejected cases again, between two fingerprints of every store.
+    # RESOURCE_EXHAUSTED is "retry later" (e.g. ingest's write queue full of the huge batches sent
+    # beside): not a refusal of the value, so a repeat may rightly succeed.
     rejected = sorted(name for (name, transport), (code, _) in results.items()
-                      if transport == "grpc" and code != "OK")
+                      if transport == "grpc" and code not in ("OK", "RESOURCE_EXHAUSTED"))
     before = _stable_snapshot(stack)
     again = asyncio.run(_run(stack, [by_name[n] for n in rejected], ("grpc",)))
     after = _stable_snapshot(stack)
