@@ -318,18 +318,21 @@ async def stream(addr: str, rows: Rows, start: int, total: int, batch: int, stre
     shards = [per[i::streams] for i in range(streams)]
     async with grpc.aio.insecure_channel(addr) as channel:
         stub = ingest_pb2_grpc.IngestServiceStub(channel)
+        def build(index, shard):  # the client's encoding is not the service's work: built before the clock
+            key = ingest_pb2.ProducerKey(producer_id=f"{producer}-{index}") if producer else None
+            return {s: ingest_pb2.StreamActionsRequest(sequence=s, producer=key, **(
+                {"columns": rows.columns(s, n)} if columns else {"actions": rows.batch(s, n)})) for s, n in shard}
+
+        built = [build(i, s) for i, s in enumerate(shards)]
         started = time.perf_counter()
 
-        async def one(index, shard):
-            key = ingest_pb2.ProducerKey(producer_id=f"{producer}-{index}") if producer else None
-            pending = {s: ingest_pb2.StreamActionsRequest(sequence=s, producer=key, **(
-                {"columns": rows.columns(s, n)} if columns else {"actions": rows.batch(s, n)})) for s, n in shard}
+        async def one(pending):
             while pending:
                 async for ack in stub.StreamActions(iter(list(pending.values()))):
                     if not ack.HasField("error"):
                         pending.pop(ack.sequence, None)
 
-        await asyncio.gather(*(one(i, s) for i, s in enumerate(shards)))
+        await asyncio.gather(*(one(p) for p in built))
         return time.perf_counter() - started
 
 
@@ -408,6 +411,9 @@ async def bench_store_floor(dsn: str) -> dict:
     return {"select_1_seconds": round(round_trip, 3), "one_row_write_seconds": round(write, 3)}
 
 
+FOLD_MAX_BATCHES = 1_000  # the service's INGEST_FOLD_MAX_BATCHES default
+
+
 async def bench_backlog(dsn: str, n: int, group: int = 5_000) -> dict:
     """A backlog of ``n`` actions (written by the real write path with no materializer running, as
     after an outage), then folded to empty: rows/s per family and overall (families one after the
@@ -435,7 +441,7 @@ async def bench_backlog(dsn: str, n: int, group: int = 5_000) -> dict:
         for family in fold.FAMILIES:
             started = time.perf_counter()
             rows = 0
-            while (done := await fold.fold(conn, family, max_batches=200, hll=hll)).batches:
+            while (done := await fold.fold(conn, family, max_batches=FOLD_MAX_BATCHES, hll=hll)).batches:
                 rows += done.rows
             per_family[family] = {"rows": rows, "seconds": round(time.perf_counter() - started, 2)}
             print(f"  backlog: {family} folded in {per_family[family]['seconds']} s", file=sys.stderr, flush=True)
@@ -573,11 +579,6 @@ async def run(args) -> dict:
             floors["json_noop_envoy"] = await bench_seed_json(envoy.url, "/banhammer.ingest.v1.IngestService/ListRules", {})
         out["store_floor"] = floors["store"]
         out["per_call_ms"] = per_call(res, floors)
-        # Per fold, each player's actions are folded together: 1 per player is the sparse worst case
-        # (every action a new player-hour and summary row), 5 is one action per player per minute
-        # with five minutes of actions per fold.
-        out["write_costs"] = await write_costs.measure(dsn)
-        out["write_costs_dense"] = await write_costs.measure(dsn, per_player=5)
         ceiling = res["copy_1000"]["rows_per_s"]
         out["ratios_to_copy_1000"] = {k: round(v["rows_per_s"] / ceiling, 3) for k, v in res.items() if "rows_per_s" in v}
         out["ratio_stream_10000_to_copy_10000"] = round(res["stream_10000"]["rows_per_s"] / res["copy_10000"]["rows_per_s"], 3)
@@ -592,8 +593,13 @@ async def run(args) -> dict:
             sent = mark
             rss[str(mark)] = round(rss_mb(ingest.pid), 1)
         out["rss_mb_after_players"] = rss
-        ingest.stop()  # its materializer would fold the backlog while it is being written
+        ingest.stop()  # its materializer would fold what the next steps measure
         ingest = None
+        # Per fold, each player's actions are folded together: 1 per player is the sparse worst case
+        # (every action a new player-hour and summary row), 5 is one action per player per minute
+        # with five minutes of actions per fold.
+        out["write_costs"] = await write_costs.measure(dsn)
+        out["write_costs_dense"] = await write_costs.measure(dsn, per_player=5)
         out["backlog"] = await bench_backlog(dsn, args.backlog or (1_000_000 if quick else 10_000_000))
         keyed = [v for k, v in res.items() if k.startswith("stream_1000_keyed")]
         if keyed:

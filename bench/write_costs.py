@@ -24,7 +24,7 @@ from services.ingest.store import fold, partitions, writes
 _TYPES = ("kill", "loot", "move", "reward_collection")
 _SIZES = """
 SELECT c.relname AS name, pg_total_relation_size(c.oid) AS bytes,
-       (SELECT coalesce(sum(pg_total_relation_size(i.inhrelid)), 0) FROM pg_inherits i WHERE i.inhparent = c.oid) AS parts
+       (SELECT coalesce(sum(pg_total_relation_size(i.inhrelid)), 0) FROM pg_inherits i WHERE i.inhparent = c.oid)::bigint AS parts
 FROM pg_class c
 WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p') AND NOT c.relispartition
   AND c.relname NOT LIKE 'ingest\\_pending\\_%' AND c.relname <> 'schema_migrations'"""
@@ -66,7 +66,7 @@ async def measure(dsn: str, rows: int = 100_000, group: int = 5_000, rounds: int
             keep("write transactions", time.perf_counter() - started)
             for family in fold.FAMILIES:
                 started = time.perf_counter()
-                while (await fold.fold(conn, family, hll=hll)).batches:
+                while (await fold.fold(conn, family, max_batches=1_000, hll=hll)).batches:
                     pass
                 keep(f"fold {family}", time.perf_counter() - started)
         sizes = {r["name"]: r["bytes"] + r["parts"] for r in await conn.fetch(_SIZES)}

@@ -110,7 +110,11 @@ class BanDeliverer:
 
     async def _drain_once(self) -> bool:
         """True when a full batch was acknowledged (more may be due right away)."""
-        return await self.deliver_due() >= self.batch
+        done = await self.deliver_due()
+        backlog = await self.store.ban_backlog()
+        metrics.BAN_BACKLOG.labels("pending").set(backlog.pending)
+        metrics.BAN_BACKLOG.labels("failed").set(backlog.failed)
+        return done >= self.batch
 
     async def close(self) -> None:
         self._task.cancel()

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
-from .rules import Baseline, Impossible, Rate, Rule, Value
+from .rules import Baseline, Impossible, Rate, Rule, Value, baseline_limit, dispatch
 from .store import IngestStore
 from .store import detect as sql
 from .store.writes import Touched
@@ -56,37 +56,38 @@ class Detector:
         return total
 
     async def _candidates(self, rule: Rule, rows: list[Touched]) -> list[sql.Candidate]:
-        c = rule.condition
-        if isinstance(c, Impossible):
-            return _impossible(rule, c, rows)
         ends: dict[str, Any] = {}
         for t in rows:  # one window per player, ending at its newest stored action
             if t.player_id not in ends or t.last_time > ends[t.player_id]:
                 ends[t.player_id] = t.last_time
         action_type = rule.action_type or None
         players, t_ends = list(ends), list(ends.values())
-        if isinstance(c, Rate):
+
+        async def impossible(c: Impossible) -> list[sql.Candidate]:
+            return _impossible(rule, c, rows)
+
+        async def rate(c: Rate) -> list[sql.Candidate]:
             hits = await self.store.window_hits("count", players, t_ends, action_type, c.window, c.max_count)
             return [_found(rule, h, c.window, count=h.n, limit=c.max_count) for h in hits]
-        if isinstance(c, Value):
+
+        async def value(c: Value) -> list[sql.Candidate]:
             hits = await self.store.window_hits(c.aggregate, players, t_ends, action_type, c.window, c.threshold)
             return [_found(rule, h, c.window, aggregate=c.aggregate,
                            value=h.total if c.aggregate == "sum" else h.peak, limit=c.threshold) for h in hits]
-        assert isinstance(c, Baseline)
-        base = await self._percentile(rule, c)
-        if base.value is None or base.population < c.min_population:
-            return []
-        base_rate = base.value / base.span  # actions per second of what was counted
-        limit_rate = base_rate * c.multiplier
-        # Never below ``multiplier`` actions: when the window is much shorter than the baseline
-        # window (5 min vs 1 h), the scaled limit falls under one action, and a single action
-        # then "exceeded" it — every active player was flagged (and each flag cost writes).
-        limit = max(limit_rate * c.window, c.multiplier)
-        hits = await self.store.window_hits("count", players, t_ends, action_type, c.window, limit)
-        return [_found(rule, h, c.window, player_rate=round(h.n / c.window, 6),
-                       percentile=c.percentile, percentile_rate=round(base_rate, 6),
-                       baseline_seconds=round(base.span, 3), limit=round(limit, 3), multiplier=c.multiplier, population=base.population,
-                       count=h.n) for h in hits]
+
+        async def baseline(c: Baseline) -> list[sql.Candidate]:
+            base = await self._percentile(rule, c)
+            if base.value is None or base.population < c.min_population:
+                return []
+            base_rate = base.value / base.span  # actions per second of what was counted
+            limit = baseline_limit(c, base_rate)
+            hits = await self.store.window_hits("count", players, t_ends, action_type, c.window, limit)
+            return [_found(rule, h, c.window, player_rate=round(h.n / c.window, 6),
+                           percentile=c.percentile, percentile_rate=round(base_rate, 6),
+                           baseline_seconds=round(base.span, 3), limit=round(limit, 3), multiplier=c.multiplier,
+                           population=base.population, count=h.n) for h in hits]
+
+        return await dispatch(rule.condition, rate=rate, value=value, impossible=impossible, baseline=baseline)
 
     async def _percentile(self, rule: Rule, c: Baseline) -> sql.Percentile:
         now = time.monotonic()

@@ -14,6 +14,7 @@ import logging
 import time
 from dataclasses import dataclass
 
+from . import metrics
 from .config import IngestConfig
 from .store import IngestStore
 
@@ -50,6 +51,7 @@ class Materializer:
     def start(self) -> None:
         self._tasks = [asyncio.create_task(self._run(f, c), name=f"fold-{f}") for f, c in self.cadences.items()]
         self._tasks.append(asyncio.create_task(self._expire(), name="fold-expire"))
+        self._tasks.append(asyncio.create_task(self._watch(), name="fold-lag"))
 
     async def close(self) -> None:
         for task in self._tasks:
@@ -74,6 +76,19 @@ class Materializer:
             except Exception:  # noqa: BLE001 - the batches stay queued; the next round retries them
                 log.exception("fold failed", extra={"family": family})
             await asyncio.sleep(min(cadence.every, POLL_SECONDS) if cadence.min_rows else cadence.every)
+
+    async def _watch(self) -> None:
+        """Publish each queue's depth and the age of its oldest batch (the folds' lag) for /metrics."""
+        while True:
+            try:
+                for q in await self.store.fold_queues():
+                    metrics.LAG_SECONDS.labels(f"fold_{q.family}").set(q.lag_seconds)
+                    metrics.FOLD_QUEUED_ROWS.labels(q.family).set(q.rows)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - a missed sample; the next one comes in a second
+                log.debug("fold lag sample failed", exc_info=True)
+            await asyncio.sleep(POLL_SECONDS * 2)
 
     async def _expire(self) -> None:
         while True:

@@ -16,7 +16,11 @@ COMMIT_SECONDS = Histogram("banhammer_ingest_commit_seconds", "Duration of one w
 ROWS_COMMITTED = Counter("banhammer_ingest_rows_committed", "Action rows stored (duplicates are not)")
 DUPLICATES = Counter("banhammer_ingest_duplicates", "Action rows that were already stored (idempotent resends)")
 BANS_SENT = Counter("banhammer_ingest_bans_sent", "Bans detection rules decided, acknowledged by the session service")
-#: Set by the write path: how far behind detection (and, once it exists, the materializer) runs.
+FOLD_QUEUED_ROWS = Gauge("banhammer_ingest_fold_queued_rows", "Acknowledged actions not yet folded, per fold family",
+                         ("family",))
+BAN_BACKLOG = Gauge("banhammer_ingest_ban_backlog", "Bans in the outbox: pending delivery, or refused for good",
+                    ("state",))
+#: How far behind a background stage runs: detection, and each fold family (``fold_<family>``).
 LAG_SECONDS = Gauge("banhammer_ingest_lag_seconds", "Seconds the named background stage runs behind the newest "
                     "commit", ("stage",))
 

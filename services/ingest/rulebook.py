@@ -22,7 +22,7 @@ from typing import Any
 
 from services.runtime.errors import AlreadyExists, FailedPrecondition, NotFound
 
-from .rules import DEFAULT_FILE, Baseline, Impossible, Rate, Rule, RuleError, Value, parse_rule
+from .rules import DEFAULT_FILE, Baseline, Impossible, Rule, RuleError, baseline_limit, dispatch, parse_rule
 from .store import dry_run as dry_sql
 from .store.rules import Change, Exists, Missing, RuleStore, Stale
 
@@ -113,20 +113,22 @@ class Rulebook:
 
     async def dry_run(self, rule: Rule, lookback: float, max_players: int) -> DryRun:
         start = datetime.now(timezone.utc) - timedelta(seconds=lookback)
-        c, action_type = rule.condition, rule.action_type or None
-        if isinstance(c, Impossible):
+        action_type = rule.action_type or None
+
+        async def windowed(measure: str, window: float, limit: float) -> DryRun:
+            result = await self.store.replay_windowed(measure, start, action_type, window, limit, max_players)
+            return DryRun(start, limit, result)
+
+        async def impossible(c: Impossible) -> DryRun:
             result = await self.store.replay_impossible(start, action_type, c.min_value, c.max_value, max_players)
             return DryRun(start, c.max_value if c.max_value is not None else c.min_value, result)
-        if isinstance(c, Rate):
-            measure, limit = "count", float(c.max_count)
-        elif isinstance(c, Value):
-            measure, limit = c.aggregate, c.threshold
-        else:
-            assert isinstance(c, Baseline)
-            base, population = await self.store.percentile(c.percentile, c.baseline_window, action_type)
-            if base is None or population < c.min_population:
-                return DryRun(start, 0.0, dry_sql.Result([], 0, population))
-            # The detector's limit (detection.py): never below `multiplier` actions.
-            measure, limit = "count", max(base / c.baseline_window * c.multiplier * c.window, c.multiplier)
-        result = await self.store.replay_windowed(measure, start, action_type, c.window, limit, max_players)
-        return DryRun(start, limit, result)
+
+        async def baseline(c: Baseline) -> DryRun:
+            base = await self.store.percentile(c.percentile, c.baseline_window, action_type)
+            if base.value is None or base.population < c.min_population:
+                return DryRun(start, 0.0, dry_sql.Result([], 0, base.population))
+            return await windowed("count", c.window, baseline_limit(c, base.value / base.span))  # as detection
+
+        return await dispatch(rule.condition, rate=lambda c: windowed("count", c.window, float(c.max_count)),
+                              value=lambda c: windowed(c.aggregate, c.window, c.threshold),
+                              impossible=impossible, baseline=baseline)

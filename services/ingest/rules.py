@@ -21,9 +21,10 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from services.runtime.config import ConfigError
 
@@ -64,6 +65,31 @@ class Baseline:
 
 
 Condition = Rate | Value | Impossible | Baseline
+T = TypeVar("T")
+
+
+def dispatch(c: Condition, *, rate: Callable[[Rate], T], value: Callable[[Value], T],
+             impossible: Callable[[Impossible], T], baseline: Callable[[Baseline], T]) -> T:
+    """Call the handler for the condition's kind. Every place that treats the kinds differently
+    (detection, dry runs, the contract's messages) goes through here and names all four, so a new
+    kind cannot be half handled."""
+    if isinstance(c, Rate):
+        return rate(c)
+    if isinstance(c, Value):
+        return value(c)
+    if isinstance(c, Impossible):
+        return impossible(c)
+    if isinstance(c, Baseline):
+        return baseline(c)
+    raise TypeError(f"unknown rule condition {type(c).__name__}")
+
+
+def baseline_limit(c: Baseline, rate: float) -> float:
+    """Actions in ``c.window`` that exceed ``multiplier`` times the population's ``rate`` (actions
+    per second), never fewer than ``multiplier``: when the window is much shorter than the baseline
+    window (5 min vs 1 h) the scaled limit falls under one action, and a single action then
+    "exceeded" it: every active player was flagged (and each flag cost writes)."""
+    return max(rate * c.multiplier * c.window, c.multiplier)
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,11 @@ from services.runtime.errors import FailedPrecondition, InvalidArgument, NotFoun
 from services.runtime.interceptors import status_for
 
 from .actions import METADATA_MAX_DEPTH, Columns, RawAction, Row, TooDeep, digest_actions, digest_bytes
-from .rules import Baseline, Impossible, Rate, Rule, Value
+from .rules import Rule, dispatch
 
 if TYPE_CHECKING:
-    from .service import Ingest
+    from .config import IngestConfig
+    from .pipeline import Pipeline
 
 
 class _TooDeep(Exception):
@@ -67,16 +68,16 @@ def _raw(a: common_pb2.PlayerAction) -> RawAction:
 
 
 def _batch(request: ingest_pb2.RecordActionsRequest | ingest_pb2.StreamActionsRequest,
-           ingest: Ingest) -> tuple[list[Row], Callable[[], str]]:
+           pipeline: Pipeline) -> tuple[list[Row], Callable[[], str]]:
     """The batch's validated rows, from `actions` or `columns` (one of them), and its digest."""
     if not request.HasField("columns"):
         raws = [_raw(a) for a in request.actions]
-        rows = ingest.validate(raws)
+        rows = pipeline.validate(raws)
         return rows, lambda: digest_actions(raws, rows)
     if request.actions:
         raise InvalidArgument.field("columns", "set either actions or columns, not both")
     c = request.columns
-    rows = ingest.validate_columns(Columns(list(c.players), list(c.player), list(c.action_types), list(c.action_type),
+    rows = pipeline.validate_columns(Columns(list(c.players), list(c.player), list(c.action_types), list(c.action_type),
                                            list(c.value), list(c.time_us), list(c.event_id)))
     return rows, lambda: digest_bytes(c.SerializeToString(deterministic=True))
 
@@ -102,21 +103,17 @@ def _duration(seconds: float) -> duration_pb2.Duration:
 def rule_message(r: Rule) -> ingest_pb2.DetectionRule:
     m = ingest_pb2.DetectionRule(name=r.name, description=r.description, enabled=r.enabled,
                                  severity=r.severity, action_type=r.action_type)
-    c = r.condition
-    if isinstance(c, Rate):
-        m.rate.CopyFrom(ingest_pb2.RateCondition(window=_duration(c.window), max_count=c.max_count))
-    elif isinstance(c, Value):
-        agg = ingest_pb2.VALUE_AGGREGATE_SUM if c.aggregate == "sum" else ingest_pb2.VALUE_AGGREGATE_MAX
-        m.value.CopyFrom(ingest_pb2.ValueCondition(aggregate=agg, window=_duration(c.window), threshold=c.threshold))
-    elif isinstance(c, Impossible):
-        if c.min_value is not None:
-            m.impossible_value.min_value = c.min_value
-        if c.max_value is not None:
-            m.impossible_value.max_value = c.max_value
-    elif isinstance(c, Baseline):
-        m.baseline.CopyFrom(ingest_pb2.BaselineCondition(
+    dispatch(
+        r.condition,
+        rate=lambda c: m.rate.CopyFrom(ingest_pb2.RateCondition(window=_duration(c.window), max_count=c.max_count)),
+        value=lambda c: m.value.CopyFrom(ingest_pb2.ValueCondition(
+            aggregate=ingest_pb2.VALUE_AGGREGATE_SUM if c.aggregate == "sum" else ingest_pb2.VALUE_AGGREGATE_MAX,
+            window=_duration(c.window), threshold=c.threshold)),
+        impossible=lambda c: m.impossible_value.CopyFrom(ingest_pb2.ImpossibleValueCondition(
+            min_value=c.min_value, max_value=c.max_value)),
+        baseline=lambda c: m.baseline.CopyFrom(ingest_pb2.BaselineCondition(
             percentile=c.percentile, baseline_window=_duration(c.baseline_window), window=_duration(c.window),
-            multiplier=c.multiplier, min_population=c.min_population))
+            multiplier=c.multiplier, min_population=c.min_population)))
     if r.ban is not None:
         if r.ban.permanent:
             m.ban.permanent = True
@@ -131,19 +128,20 @@ _END = object()
 
 
 class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
-    def __init__(self, ingest: Ingest) -> None:
-        self.ingest = ingest
+    def __init__(self, pipeline: Pipeline, conf: IngestConfig) -> None:
+        self.pipeline = pipeline
+        self.conf = conf
 
     async def RecordAction(self, request: ingest_pb2.RecordActionRequest, context) -> ingest_pb2.RecordActionResponse:
         if not request.HasField("action"):
             raise InvalidArgument.field("action", "is required")
-        rows = self.ingest.validate([_raw(request.action)], prefix="action", indexed=False)
-        outcome = await self.ingest.submit(rows)
+        rows = self.pipeline.validate([_raw(request.action)], prefix="action", indexed=False)
+        outcome = await self.pipeline.submit(rows)
         return ingest_pb2.RecordActionResponse(duplicate=outcome.duplicates > 0, time=_timestamp(rows[0].time))
 
     async def RecordActions(self, request: ingest_pb2.RecordActionsRequest, context) -> ingest_pb2.RecordActionsResponse:
-        rows, digest = _batch(request, self.ingest)
-        outcome = await self.ingest.submit(rows, self.ingest.batch_key(_key(request), digest))
+        rows, digest = _batch(request, self.pipeline)
+        outcome = await self.pipeline.submit(rows, self.pipeline.batch_key(_key(request), digest))
         return ingest_pb2.RecordActionsResponse(accepted_count=len(rows) - outcome.duplicates,
                                                 duplicate_count=outcome.duplicates, duplicate=outcome.duplicate)
 
@@ -154,8 +152,8 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         control pushes back on the client) instead of holding many large decoded batches, which is
         what kept the service's memory growing with load rather than staying flat."""
         out: asyncio.Queue = asyncio.Queue()
-        slots = asyncio.Semaphore(self.ingest.conf.stream_max_inflight)
-        max_rows = self.ingest.conf.stream_max_inflight_rows
+        slots = asyncio.Semaphore(self.conf.stream_max_inflight)
+        max_rows = self.conf.stream_max_inflight_rows
         room = asyncio.Condition()
         inflight = inflight_rows = 0
         tasks: set[asyncio.Task] = set()  # strong references: the loop only keeps weak ones
@@ -163,9 +161,9 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         async def one(seq: int, req: Any, n: int, key: tuple[str, int, int] | None) -> None:
             nonlocal inflight, inflight_rows
             try:
-                rows, digest = _batch(req, self.ingest)
+                rows, digest = _batch(req, self.pipeline)
                 del req  # only the validated rows wait for the commit
-                outcome = await self.ingest.submit(rows, self.ingest.batch_key(key, digest))
+                outcome = await self.pipeline.submit(rows, self.pipeline.batch_key(key, digest))
                 reply: Any = ingest_pb2.StreamActionsResponse(
                     sequence=seq, accepted_count=len(rows) - outcome.duplicates, duplicate_count=outcome.duplicates,
                     duplicate=outcome.duplicate)
@@ -220,7 +218,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         filters = {"include_disabled": request.include_disabled}
         cursor = pagination.decode(request.page_token, "ingest.ListRules", filters)
         after = pagination.text(cursor.get("after")) if cursor else ""
-        rules = [r for r in self.ingest.rules if (request.include_disabled or r.enabled) and r.name > after]
+        rules = [r for r in self.pipeline.rules if (request.include_disabled or r.enabled) and r.name > after]
         page = rules[:size]
         token = pagination.encode("ingest.ListRules", filters, {"after": page[-1].name}) if len(rules) > size else ""
         return ingest_pb2.ListRulesResponse(rules=[rule_message(r) for r in page], next_page_token=token)
@@ -228,13 +226,13 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     async def GetRule(self, request: ingest_pb2.GetRuleRequest, context) -> ingest_pb2.GetRuleResponse:
         if not request.name or len(request.name.encode()) > 64:
             raise InvalidArgument.field("name", "must be 1..64 bytes")
-        for r in self.ingest.rules:
+        for r in self.pipeline.rules:
             if r.name == request.name:
                 return ingest_pb2.GetRuleResponse(rule=rule_message(r))
         raise NotFound(f"no rule named {request.name!r}")
 
 
-def register(server: grpc.aio.Server, ingest: Ingest) -> list[str]:
+def register(server: grpc.aio.Server, pipeline: Pipeline, conf: IngestConfig) -> list[str]:
     """Add the ingest servicer to ``server``; returns the full service names."""
-    ingest_pb2_grpc.add_IngestServiceServicer_to_server(IngestServicer(ingest), server)
+    ingest_pb2_grpc.add_IngestServiceServicer_to_server(IngestServicer(pipeline, conf), server)
     return ["banhammer.ingest.v1.IngestService"]

@@ -207,12 +207,17 @@ async def _fold_summary(conn: asyncpg.Connection, max_batches: int, hll: bool):
 _FOLDS = {"stats": _fold_stats, "top": _fold_top, "summary": _fold_summary}
 
 
+FOLD_WORK_MEM = "256MB"  # per fold transaction (one per family at a time, whatever the replicas)
+
+
 async def fold(conn: asyncpg.Connection, family: str, *, max_batches: int = 500, hll: bool) -> Folded:
     """Fold up to ``max_batches`` queued batches of ``family`` (one transaction)."""
     run = _FOLDS[family]
     async with conn.transaction():
         if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1::bigint)", _LOCK_KEYS[family]):
             return Folded(0, 0, busy=True)
+        # A catch-up fold aggregates millions of rows: in memory, not in spill files.
+        await conn.execute(f"SET LOCAL work_mem = '{FOLD_WORK_MEM}'")
         row = await run(conn, max_batches, hll)
     return Folded(row["batches"], row["rows"])
 

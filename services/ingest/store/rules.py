@@ -17,6 +17,7 @@ import asyncpg
 from services.runtime.store_errors import guard
 
 from . import dry_run
+from .detect import Percentile
 
 # Changes take this lock, so revisions commit in order: a replica that has seen revision n has
 # seen every change up to n. It also makes seeding run once, whichever replica starts first.
@@ -174,5 +175,5 @@ class RuleStore:
         async with self.store.pool.acquire() as conn:
             return await dry_run.impossible(conn, start, action_type, min_value, max_value, max_players)
 
-    async def percentile(self, pct: float, window: float, action_type: str | None) -> tuple[float | None, int]:
+    async def percentile(self, pct: float, window: float, action_type: str | None) -> Percentile:
         return await self.store.percentile(pct, window, action_type)
