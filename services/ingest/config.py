@@ -15,7 +15,7 @@ class IngestConfig:
     commit_max_rows: int = env("INGEST_COMMIT_MAX_ROWS", 5_000, doc="Most actions coalesced into one transaction (group commit)")
     writers: int = env("INGEST_WRITERS", 2, doc="Concurrent commit transactions")
     stream_max_inflight: int = env("INGEST_STREAM_MAX_INFLIGHT", 8, doc="Unacknowledged batches per stream before it stops reading")
-    stream_max_inflight_rows: int = env("INGEST_STREAM_MAX_INFLIGHT_ROWS", 5_000, doc="Unacknowledged actions per stream before it stops reading (one batch may exceed it)")
+    stream_max_inflight_rows: int = env("INGEST_STREAM_MAX_INFLIGHT_ROWS", 10_000, doc="Unacknowledged actions per stream before it stops reading (one batch may exceed it)")
     rules_file: str = env("INGEST_RULES_FILE", "", doc="JSON detection rules that seed an empty rulebook (then the database holds them); empty: services/ingest/rules.default.json")
     detection_gather_seconds: float = env("INGEST_DETECTION_GATHER_SECONDS", 0.05, doc="Commits gathered into one detection pass (bounds ban latency)")
     baseline_cache_seconds: float = env("INGEST_BASELINE_CACHE_SECONDS", 30.0, doc="How long a population percentile is reused")

@@ -15,6 +15,7 @@ import asyncpg
 
 from services.runtime.errors import FailedPrecondition, Unavailable
 from services.runtime.postgres import LazyPool
+from services.runtime.store_errors import UNREACHABLE, guard
 
 from ..actions import Row
 from . import detect, fold, migrate, outbox, partitions, writes
@@ -23,11 +24,9 @@ from .writes import Batch
 log = logging.getLogger("banhammer.ingest.store")
 
 # Failures that mean "the database is not there right now": the client may retry the batch.
-CONNECTION_ERRORS = (
-    OSError, asyncio.TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError, asyncpg.AdminShutdownError,
-    asyncpg.CrashShutdownError,
-)
+# The runtime's list, plus a pool timeout and a connection closed under a call (the write path maps
+# these itself: a failed group is retried batch by batch before anything is reported).
+CONNECTION_ERRORS = (*UNREACHABLE, asyncio.TimeoutError, asyncpg.InterfaceError)
 # Transient conflicts between concurrent writers: the same group is simply retried.
 RETRYABLE = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
 
@@ -36,6 +35,7 @@ class SchemaBehind(FailedPrecondition):
     pass
 
 
+@guard("ingest database")
 class IngestStore:
     def __init__(self, url: str, *, pool_size: int = 8, late_seconds: float = 86400.0,
                  copy_min_rows: int = 64) -> None:
