@@ -10,7 +10,7 @@ class IngestConfig:
     pool_size: int = env("INGEST_POOL_SIZE", 8, doc="Max database connections")
     late_limit_seconds: float = env("INGEST_LATE_LIMIT_SECONDS", 86400.0, doc="Oldest accepted event time, seconds before server time")
     future_limit_seconds: float = env("INGEST_FUTURE_LIMIT_SECONDS", 300.0, doc="Newest accepted event time, seconds after server time")
-    queue_max_rows: int = env("INGEST_QUEUE_MAX_ROWS", 10_000, doc="Actions waiting for commit before RESOURCE_EXHAUSTED")
+    queue_max_rows: int = env("INGEST_QUEUE_MAX_ROWS", 20_000, doc="Actions waiting for commit before RESOURCE_EXHAUSTED")
     queue_max_bytes: int = env("INGEST_QUEUE_MAX_BYTES", 8 * 1024 * 1024, doc="Approximate bytes waiting for commit before RESOURCE_EXHAUSTED")
     commit_max_rows: int = env("INGEST_COMMIT_MAX_ROWS", 5_000, doc="Most actions coalesced into one transaction (group commit)")
     writers: int = env("INGEST_WRITERS", 2, doc="Concurrent commit transactions")
