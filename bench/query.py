@@ -61,6 +61,17 @@ SERVICE = "banhammer.query.v1.QueryService"
 TARGET_P99_MS = 20.0
 TARGET_RATIO = 100.0
 
+# The query service's read-only role (as the local stack and Kubernetes create it).
+READ_ONLY_ROLE = """
+DO $$ BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'banhammer_query') THEN
+    CREATE ROLE banhammer_query LOGIN;
+  END IF;
+END $$;
+ALTER ROLE banhammer_query SET default_transaction_read_only = on;
+GRANT USAGE ON SCHEMA public TO banhammer_query;
+GRANT SELECT ON ALL TABLES IN SCHEMA public TO banhammer_query;"""
+
 
 # --- servers ---------------------------------------------------------------------------------
 def _as_postgres(argv: list[str]) -> list[str]:
@@ -149,15 +160,7 @@ async def load(dsn: str, actions: int, players: int, time_index: bool, now: date
             await conn.execute("CREATE INDEX IF NOT EXISTS bench_player_actions_time ON player_actions_ts (time)")
         await conn.execute("VACUUM ANALYZE")
         timings["index_vacuum_s"] = time.perf_counter() - t0
-        await conn.execute("""
-            DO $$ BEGIN
-              IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'banhammer_query') THEN
-                CREATE ROLE banhammer_query LOGIN;
-              END IF;
-            END $$;
-            ALTER ROLE banhammer_query SET default_transaction_read_only = on;
-            GRANT USAGE ON SCHEMA public TO banhammer_query;
-            GRANT SELECT ON ALL TABLES IN SCHEMA public TO banhammer_query;""")
+        await conn.execute(READ_ONLY_ROLE)
         counts = await conn.fetchrow(
             "SELECT (SELECT count(*) FROM player_actions_ts) AS raw, (SELECT count(*) FROM action_type_stats_1min) AS m,"
             " (SELECT count(*) FROM player_hour_counts) AS h, (SELECT count(*) FROM player_summary) AS players")

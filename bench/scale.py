@@ -40,7 +40,7 @@ from google.protobuf import duration_pb2
 
 from banhammer.query.v1 import query_pb2 as pb
 from banhammer.query.v1 import query_pb2_grpc
-from bench.query import RULES, TYPES, start_postgres, start_query, time_calls, time_raw
+from bench.query import READ_ONLY_ROLE, RULES, TYPES, start_postgres, start_query, time_calls, time_raw
 from services.ingest.store import fold, partitions
 from services.ingest.store.migrate import migrate
 from services.runtime import cli
@@ -136,15 +136,7 @@ async def load(dsn: str, size: dict, now: datetime) -> dict:
         await conn.execute("UPDATE player_summary SET banned_until = now() + INTERVAL '1 day' "
                            "WHERE hashtext(player_id) % 100 = 0")
         await conn.execute("VACUUM ANALYZE")
-        await conn.execute("""
-            DO $$ BEGIN
-              IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'banhammer_query') THEN
-                CREATE ROLE banhammer_query LOGIN;
-              END IF;
-            END $$;
-            ALTER ROLE banhammer_query SET default_transaction_read_only = on;
-            GRANT USAGE ON SCHEMA public TO banhammer_query;
-            GRANT SELECT ON ALL TABLES IN SCHEMA public TO banhammer_query;""")
+        await conn.execute(READ_ONLY_ROLE)
         sizes = {r["name"]: r["bytes"] for r in await conn.fetch(SIZES, ["player_actions_ts", *AGGREGATES])}
         out["bytes"] = sizes
         out["bytes_per_action"] = {"raw (table + indexes)": sizes["player_actions_ts"] / total,

@@ -5,10 +5,16 @@ Fixtures for test writers (all session-scoped, real servers on free ports):
   suite_env, suite, envoy_factory, gateway, timescaledb_container, influxdb2_container.
 """
 
+import os
 import shutil
 import sys
 import tempfile
 from pathlib import Path
+
+# The harness forks helpers (pg_ctl, servers) from a process whose gRPC threads are busy; gRPC's
+# fork handlers then skip their preparation and the child could crash before exec (seen as pg_ctl
+# dying with SIGSEGV). Nothing here needs gRPC in a forked child, so the handlers stay off.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "0")
 
 REPO = Path(__file__).resolve().parents[1]
 for path in (REPO / "gen", REPO):
