@@ -41,9 +41,7 @@ class IngestStore:
                  copy_min_rows: int = 64) -> None:
         self.url = url
         self.copy_min_rows = copy_min_rows
-        self.queues: list[str] = []  # the ingest_pending_<family> tables every transaction feeds
-        self._statements = writes.Statements.of([])
-        self.pool_size = pool_size
+        self._statements = writes.Statements.of([])  # rebuilt at open() for the queues the schema has
         self.late_seconds = late_seconds
         self.timescale = False
         self._db = LazyPool(url, max_size=pool_size, application_name="banhammer-ingest", keep_session=True)
@@ -66,8 +64,8 @@ class IngestStore:
                         f"database schema is at version {version}, this build needs {migrate.LATEST}: "
                         "run `python -m services.ingest migrate` (or set INGEST_MIGRATE_ON_START=true)")
                 self.timescale = await migrate.has_timescale(conn)
-                self.queues = [r["tablename"] for r in await conn.fetch(writes.FIND_QUEUES)]
-                self._statements = writes.Statements.of(self.queues)
+                queues = [r["tablename"] for r in await conn.fetch(writes.FIND_QUEUES)]
+                self._statements = writes.Statements.of(queues)  # every transaction feeds each queue
                 self.hll = await fold.has_hll(conn)
             await self._db.open()
             self._ready = True
