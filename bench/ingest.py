@@ -599,7 +599,8 @@ async def run(args) -> dict:
         # (every action a new player-hour and summary row), 5 is one action per player per minute
         # with five minutes of actions per fold.
         out["write_costs"] = await write_costs.measure(dsn)
-        out["write_costs_dense"] = await write_costs.measure(dsn, per_player=5)
+        out["write_costs_known"] = await write_costs.measure(dsn, known=True)
+        out["write_costs_dense"] = await write_costs.measure(dsn, per_player=5, known=True)
         out["backlog"] = await bench_backlog(dsn, args.backlog or (1_000_000 if quick else 10_000_000))
         keyed = [v for k, v in res.items() if k.startswith("stream_1000_keyed")]
         if keyed:
@@ -646,10 +647,9 @@ def table(out: dict) -> str:
         lines.append(f"backlog of {b['actions']:,}: folded in {b['fold_seconds']:.1f} s = {b['folded_per_s']:,} actions/s"
                      + (f" = {b['over_streaming_rate']:.1f}x the keyed streaming rate" if "over_streaming_rate" in b else "")
                      + " (" + ", ".join(f"{k} {v['seconds']} s" for k, v in b["folds"].items()) + ")")
-    if "write_costs" in out:
-        lines.append(write_costs.table(out["write_costs"]))
-        if "write_costs_dense" in out:
-            lines.append(write_costs.table(out["write_costs_dense"]))
+    for key in ("write_costs", "write_costs_known", "write_costs_dense"):
+        if key in out:
+            lines.append(write_costs.table(out[key]))
     return "\n".join(lines)
 
 

@@ -120,7 +120,10 @@ def start_query(workdir: Path, name: str, dsn: str, **env: str) -> tuple[Managed
 
 
 # --- data ------------------------------------------------------------------------------------
-BAN_SOME = "UPDATE player_summary SET banned_until = now() + INTERVAL '1 day' WHERE hashtext(player_id) % 100 = 0"
+# A summary row exists from a player's first violation or ban; 1% of the players get a ban.
+BAN_SOME = """INSERT INTO player_summary (player_id, banned_until)
+SELECT DISTINCT player_id, now() + INTERVAL '1 day' FROM player_hours WHERE hashtext(player_id) % 100 = 0
+ON CONFLICT (player_id) DO UPDATE SET banned_until = EXCLUDED.banned_until"""
 
 FILL_VIOLATIONS = """
 INSERT INTO violations_ts (detected_at, player_id, rule, severity, evidence, window_start, window_end, ban_requested)
@@ -163,7 +166,7 @@ async def load(dsn: str, actions: int, players: int, time_index: bool, now: date
         await conn.execute(READ_ONLY_ROLE)
         counts = await conn.fetchrow(
             "SELECT (SELECT count(*) FROM player_actions_ts) AS raw, (SELECT count(*) FROM action_type_stats_1min) AS m,"
-            " (SELECT count(*) FROM player_hour_counts) AS h, (SELECT count(*) FROM player_summary) AS players")
+            " (SELECT count(*) FROM player_hours) AS h, (SELECT players FROM player_count) AS players")
         timings.update({f"rows_{k}": v for k, v in counts.items()})
     finally:
         await conn.close()
@@ -323,7 +326,8 @@ async def run(args: argparse.Namespace) -> dict:
             print("  " + ", ".join(f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v:,}" for k, v in timings.items()))
 
             conn = await asyncpg.connect(owner)
-            player = await conn.fetchval("SELECT player_id FROM player_summary ORDER BY action_count DESC OFFSET 1000 LIMIT 1")
+            player = await conn.fetchval("SELECT player_id FROM player_hours GROUP BY 1 ORDER BY sum(actions) DESC"
+                                         " OFFSET 1000 LIMIT 1")
             await conn.close()
 
             shared, shared_addr = start_query(workdir, "query", reader)

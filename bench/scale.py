@@ -40,7 +40,7 @@ from google.protobuf import duration_pb2
 
 from banhammer.query.v1 import query_pb2 as pb
 from banhammer.query.v1 import query_pb2_grpc
-from bench.query import READ_ONLY_ROLE, RULES, TYPES, start_postgres, start_query, time_calls, time_raw
+from bench.query import BAN_SOME, READ_ONLY_ROLE, RULES, TYPES, start_postgres, start_query, time_calls, time_raw
 from services.ingest.store import fold, partitions
 from services.ingest.store.migrate import migrate
 from services.runtime import cli
@@ -104,7 +104,7 @@ WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND NOT c.relispartition
   AND c.relname = ANY($1::text[])
 GROUP BY 1 ORDER BY 2 DESC"""
 AGGREGATES = ("action_type_stats_1min", "action_type_stats_1h", "player_sketch_1min", "player_sketch_1h",
-              "players_seen_1min", "players_seen_1h", "player_hour_counts", "top_players_1h", "violation_counts_1h",
+              "players_seen_1min", "players_seen_1h", "player_hours", "top_players_1h", "violation_counts_1h",
               "player_count")
 
 
@@ -133,8 +133,7 @@ async def load(dsn: str, size: dict, now: datetime) -> dict:
             folded = await fold.drain(conn, (family,), max_batches=1000)
             out["fold_rows_per_s"][family] = folded[family] / (time.perf_counter() - t0)
             progress(f"fold {family}", folded[family], total, t0)
-        await conn.execute("UPDATE player_summary SET banned_until = now() + INTERVAL '1 day' "
-                           "WHERE hashtext(player_id) % 100 = 0")
+        await conn.execute(BAN_SOME)
         await conn.execute("VACUUM ANALYZE")
         await conn.execute(READ_ONLY_ROLE)
         sizes = {r["name"]: r["bytes"] for r in await conn.fetch(SIZES, ["player_actions_ts", *AGGREGATES])}
@@ -146,7 +145,7 @@ async def load(dsn: str, size: dict, now: datetime) -> dict:
             " count(DISTINCT player_id) FILTER (WHERE time >= now() - INTERVAL '1 day') AS players_24h"
             " FROM player_actions_ts WHERE time >= now() - INTERVAL '1 day'"))
         out["investigated"] = [r["player_id"] for r in await conn.fetch(
-            "SELECT player_id FROM player_summary ORDER BY hashtext(player_id) LIMIT 50")]
+            "SELECT player_id FROM (SELECT DISTINCT player_id FROM player_hours) p ORDER BY hashtext(player_id) LIMIT 50")]
     finally:
         await conn.close()
     return out

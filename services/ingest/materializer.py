@@ -1,8 +1,8 @@
 """The materializer: folds the write path's queued batches into the aggregates, in the background.
 
 One task per fold family (``store/fold.py``), each on its own cadence: ``stats`` (what the
-dashboard's overview and hourly load read) often, ``top`` and ``summary`` less often unless their
-queue has grown past ``min_rows``. A fold that finds a full batch limit goes again at once (catching
+dashboard's overview and hourly load read) often, ``top`` (per player) a little less often unless
+its queue has grown past ``min_rows``. A fold that finds a full batch limit goes again at once (catching
 up after an outage); any replica may run one, the family's advisory lock makes the others skip.
 Readers stay exact meanwhile: they add the raw rows of the batches still queued.
 """
@@ -44,8 +44,7 @@ class Materializer:
     @classmethod
     def configured(cls, store: IngestStore, c: IngestConfig) -> Materializer:
         return cls(store, {"stats": Cadence(c.fold_stats_seconds),
-                           "top": Cadence(c.fold_top_seconds, c.fold_min_rows),
-                           "summary": Cadence(c.fold_summary_seconds, c.fold_min_rows)},
+                           "top": Cadence(c.fold_top_seconds, c.fold_min_rows)},
                    max_batches=c.fold_max_batches, retention_days=c.retention_days)
 
     def start(self) -> None:

@@ -20,12 +20,9 @@ _EXACT = {
     "action_type_stats_1h": ("SELECT bucket, action_type, actions, value_sum, value_min, value_max FROM action_type_stats_1h",
                              f"SELECT {_HOUR}, action_type, count(*), sum(value), min(value), max(value) "
                              "FROM player_actions_ts GROUP BY 1, 2"),
-    "player_hour_counts": ("SELECT bucket, player_id, action_type, actions FROM player_hour_counts",
-                           f"SELECT {_HOUR}, player_id, action_type, count(*) FROM player_actions_ts GROUP BY 1, 2, 3 "
-                           f"UNION ALL SELECT {_HOUR}, player_id, '', count(*) FROM player_actions_ts GROUP BY 1, 2"),
-    "player_summary": ("SELECT player_id, first_seen, last_seen, action_count FROM player_summary",
-                       "SELECT player_id, min(time), max(time), count(*) FROM player_actions_ts GROUP BY 1"),
-    "player_count": ("SELECT players FROM player_count", "SELECT count(*) FROM player_summary"),
+    "player_hours": ("SELECT bucket, player_id, actions, first_time, last_time FROM player_hours",
+                     f"SELECT {_HOUR}, player_id, count(*), min(time), max(time) FROM player_actions_ts GROUP BY 1, 2"),
+    "player_count": ("SELECT players FROM player_count", "SELECT count(DISTINCT player_id) FROM player_actions_ts"),
 }
 _SEEN = {
     "players_seen_1min": ("SELECT bucket, player_id FROM players_seen_1min",
@@ -39,11 +36,12 @@ _SKETCHES = {
 }
 
 
-_PLAYER_HOURS = f"""SELECT {_HOUR} AS bucket, action_type, player_id, count(*) AS n FROM player_actions_ts GROUP BY 1, 2, 3
-                   UNION ALL SELECT {_HOUR}, '', player_id, count(*) FROM player_actions_ts GROUP BY 1, 3"""
+_PLAYER_HOURS = f"""SELECT {_HOUR} AS bucket, ''::text AS action_type, player_id, count(*) AS n
+                   FROM player_actions_ts GROUP BY 1, 3"""
 
-# The top lists: every listed count exact; every (hour, type) keeps min(K, its players); nobody
-# left out has more than the list's lowest count (the bound the rankings state).
+# The top lists (one per hour, all action types): every listed count exact; every hour keeps
+# min(K, its players); nobody left out has more than the list's lowest count (the bound the
+# rankings state).
 _TOP_LISTS = f"""
 WITH raw AS ({_PLAYER_HOURS}),
 lists AS (SELECT bucket, action_type, count(*) AS kept, min(actions) AS kth FROM top_players_1h GROUP BY 1, 2),
@@ -87,4 +85,14 @@ async def mismatches(conn) -> dict[str, list]:
 async def queued(conn) -> int:
     """Batches still waiting in any fold queue."""
     return await conn.fetchval("SELECT (SELECT count(*) FROM ingest_pending_stats) + (SELECT count(*) FROM "
-                               "ingest_pending_top) + (SELECT count(*) FROM ingest_pending_summary)")
+                               "ingest_pending_top)")
+
+
+async def player_totals(conn, player_id: str):
+    """A player's folded (actions, first seen, last seen): its kept hours plus its expired ones."""
+    return await conn.fetchrow(
+        "SELECT (coalesce((SELECT action_count FROM player_summary WHERE player_id = $1), 0)"
+        "        + coalesce(sum(actions), 0))::bigint AS action_count,"
+        "       least(min(first_time), (SELECT first_seen FROM player_summary WHERE player_id = $1)) AS first_seen,"
+        "       greatest(max(last_time), (SELECT last_seen FROM player_summary WHERE player_id = $1)) AS last_seen"
+        " FROM player_hours WHERE player_id = $1", player_id)

@@ -16,7 +16,7 @@ from services.ingest.actions import Row
 from services.ingest.materializer import Cadence, Materializer
 from services.ingest.store import IngestStore, fold, partitions, run_migrations
 from services.ingest.store.writes import Batch
-from tests.harness.aggregates import mismatches, queued
+from tests.harness.aggregates import mismatches, player_totals, queued
 from tests.harness.appends import append
 
 NOW = datetime.now(timezone.utc)
@@ -51,8 +51,8 @@ async def test_folded_aggregates_equal_raw_and_late_rows_land_in_their_buckets(p
     try:
         for _ in range(6):
             await append(conn, _rows(rnd, 700, players=3000, start=NOW - timedelta(hours=2), span=timedelta(hours=2)))
-        assert await queued(conn) == 18
-        assert await fold.drain(conn) == {"stats": 4200, "top": 4200, "summary": 4200}
+        assert await queued(conn) == 6 * len(fold.FAMILIES)
+        assert await fold.drain(conn) == {"stats": 4200, "top": 4200}
         assert await mismatches(conn) == {}
 
         # Late rows (event time 5 to 20 hours old) in a batch of their own, and mixed with fresh ones.
@@ -180,8 +180,8 @@ async def test_the_materializer_folds_in_the_background_and_its_lag_is_visible(p
         assert {f: (q.batches, q.rows) for f, q in lag.items()} == {f: (1, 500) for f in fold.FAMILIES}
         assert all(q.oldest is not None and q.lag_seconds >= 0 for q in lag.values())
 
-        # stats every 50 ms; top and summary once an hour, or as soon as 400 actions wait.
-        cadences = {"stats": Cadence(0.05), "top": Cadence(3600, min_rows=400), "summary": Cadence(3600, min_rows=400)}
+        # stats every 50 ms; top once an hour, or as soon as 400 actions wait.
+        cadences = {"stats": Cadence(0.05), "top": Cadence(3600, min_rows=400)}
         materializer = Materializer(store, cadences, max_batches=10, retention_days=90)
         materializer.start()
         try:
@@ -193,7 +193,7 @@ async def test_the_materializer_folds_in_the_background_and_its_lag_is_visible(p
             await _until_empty(conn)  # 600 queued: past the threshold long before the hour
         finally:
             await materializer.close()
-        assert [(q.batches, q.rows, q.oldest) for q in await store.fold_queues()] == [(0, 0, None)] * 3
+        assert [(q.batches, q.rows, q.oldest) for q in await store.fold_queues()] == [(0, 0, None)] * len(fold.FAMILIES)
         assert await mismatches(conn) == {}
     finally:
         await store.close()
@@ -233,13 +233,18 @@ async def test_aggregates_past_retention_are_expired(pg_server):
     conn = await asyncpg.connect(dsn)
     try:
         old, recent = NOW - timedelta(days=91), NOW - timedelta(days=89)
-        for t in (old, recent):
+        for t, n in ((old - timedelta(days=1), 2), (old, 3), (recent, 4)):
             await conn.execute("INSERT INTO action_type_stats_1h VALUES (date_trunc('hour', $1::timestamptz), 'kill', 1, 1, 1, 1)", t)
-            await conn.execute("INSERT INTO player_hour_counts VALUES ('x', '', date_trunc('hour', $1::timestamptz), 1)", t)
+            await conn.execute("INSERT INTO player_hours VALUES ('x', date_trunc('hour', $1::timestamptz), $2, $1, $1)", t, n)
             await conn.execute("INSERT INTO players_seen_1min VALUES (date_trunc('minute', $1::timestamptz), 'x')", t)
+        before = await player_totals(conn, "x")
         await fold.expire(conn, 90)
-        for table in ("action_type_stats_1h", "player_hour_counts", "players_seen_1min"):
+        for table in ("action_type_stats_1h", "player_hours", "players_seen_1min"):
             assert await conn.fetchval(f"SELECT count(*) FROM {table}") == 1, table
             assert await conn.fetchval(f"SELECT min(bucket) FROM {table}") > NOW - timedelta(days=90), table
+        # The expired hours moved into the player's summary: its totals are all-time still.
+        assert await conn.fetchrow("SELECT action_count, first_seen, last_seen FROM player_summary "
+                                   "WHERE player_id = 'x'") == (5, old - timedelta(days=1), old)
+        assert await player_totals(conn, "x") == before == (9, old - timedelta(days=1), recent)
     finally:
         await conn.close()

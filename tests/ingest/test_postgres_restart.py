@@ -100,8 +100,6 @@ async def test_postgres_killed_mid_stream(pg_server, migrated_dsn):
             "SELECT DISTINCT split_part(event_id, ':', 1) AS b FROM player_actions_ts WHERE player_id = $1", pid)}
         assert acked_before_outage <= stored_batches
         await folded(conn)
-        assert await conn.fetchval("SELECT action_count FROM player_summary WHERE player_id = $1", pid) == total
-        assert await conn.fetchval("SELECT sum(actions) FROM player_hour_counts WHERE player_id = $1 "
-                                   "AND action_type = ''", pid) == total
+        assert await conn.fetchval("SELECT sum(actions) FROM player_hours WHERE player_id = $1", pid) == total
     finally:
         await conn.close()

@@ -11,6 +11,8 @@ import pytest
 
 from banhammer.ingest.v1 import ingest_pb2
 
+from tests.harness.aggregates import player_totals
+
 from .conftest import player
 from .helpers import action, field_violations, folded, now, status_of
 
@@ -21,7 +23,7 @@ async def rows_of(db, pid: str) -> list:
 
 async def hour_counts(db, pid: str) -> list[tuple]:
     return [tuple(r) for r in await db.fetch(
-        "SELECT bucket, action_type, actions FROM player_hour_counts WHERE player_id = $1 ORDER BY 1, 2", pid)]
+        "SELECT bucket, actions, first_time, last_time FROM player_hours WHERE player_id = $1 ORDER BY 1", pid)]
 
 
 async def test_seed_body_is_stored_and_folded_into_the_summary(stub, db):
@@ -37,8 +39,8 @@ async def test_seed_body_is_stored_and_folded_into_the_summary(stub, db):
     assert rows[0]["time"] == stored_at
     await folded(db)
     hour = stored_at.replace(minute=0, second=0, microsecond=0)
-    assert await hour_counts(db, pid) == [(hour, "", 1), (hour, "reward_collection", 1)]
-    summary = await db.fetchrow("SELECT * FROM player_summary WHERE player_id = $1", pid)
+    assert await hour_counts(db, pid) == [(hour, 1, stored_at, stored_at)]
+    summary = await player_totals(db, pid)
     assert summary["action_count"] == 1 and summary["first_seen"] == summary["last_seen"] == stored_at
 
 
@@ -52,8 +54,8 @@ async def test_folds_are_exact_across_batches(stub, db):
 
     await folded(db)
     hour = base.replace(minute=0)
-    assert await hour_counts(db, pid) == [(hour, "", 5), (hour, "kill", 4), (hour, "loot", 1)]
-    summary = await db.fetchrow("SELECT * FROM player_summary WHERE player_id = $1", pid)
+    assert await hour_counts(db, pid) == [(hour, 5, base, base + timedelta(seconds=70))]
+    summary = await player_totals(db, pid)
     assert (summary["action_count"], summary["first_seen"], summary["last_seen"]) == \
         (5, base, base + timedelta(seconds=70))
 
@@ -69,9 +71,8 @@ async def test_retried_batch_is_all_duplicates(stub, db):
     assert len(rows) == 50 and len({r["event_id"] for r in rows}) == 50
     assert json.loads({r["event_id"]: r["metadata"] for r in rows}["e7"]) == {"map": "dust", "i": 7}
     await folded(db)
-    summary = await db.fetchrow("SELECT action_count FROM player_summary WHERE player_id = $1", pid)
-    assert summary["action_count"] == 50  # duplicates are not counted either
-    assert [r[2] for r in await hour_counts(db, pid)] == [50, 50]
+    assert (await player_totals(db, pid))["action_count"] == 50  # duplicates are not counted either
+    assert [r[1] for r in await hour_counts(db, pid)] == [50]
 
 
 async def test_unary_retry_reports_duplicate(stub, db):
@@ -120,9 +121,8 @@ async def test_concurrent_writers_overlapping_event_ids(stub, db):
     rows = await rows_of(db, pid)
     assert len(rows) == 400 and len({r["event_id"] for r in rows}) == 400
     await folded(db)
-    assert await db.fetchval("SELECT action_count FROM player_summary WHERE player_id = $1", pid) == 400
-    assert await db.fetchval("SELECT sum(actions) FROM player_hour_counts WHERE player_id = $1 AND action_type = ''",
-                             pid) == 400
+    assert (await player_totals(db, pid))["action_count"] == 400
+    assert await db.fetchval("SELECT sum(actions) FROM player_hours WHERE player_id = $1", pid) == 400
 
 
 async def test_many_concurrent_unary_calls_are_grouped_and_all_committed(stub, db):

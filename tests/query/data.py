@@ -2,8 +2,8 @@
 
 Raw rows are appended as ingest's append-only write path does (batches with a batch_id and a row in
 every fold queue: tests/harness/appends.py) and folded into the aggregates by ingest's real fold
-(services/ingest/store/fold.py), which also writes player_summary; the summaries' violation
-columns are then set as detection would.
+(services/ingest/store/fold.py), which also keeps player_hours; player_summary's violation columns
+are then set as detection would.
 The data spreads over eight days with a dense last few hours, skewed players, exact duplicate
 rows and same-microsecond ties (pagination), and a few rows just ahead of "now".
 """
@@ -85,7 +85,8 @@ def generate(now: datetime, seed: int = 7) -> tuple[list[tuple], list[tuple], li
         banned = rnd.choice([None, None, now - timedelta(days=1), now + timedelta(days=1), "infinity"])
         summary.append((p, min(mine), max(mine), len(mine), sum(1 for v in violations if v[1] == p),
                         rnd.random(), banned))
-    summary.append(("never_active", now - timedelta(days=3), now - timedelta(days=3), 0, 0, 0.0, None))
+    # Active once, long ago: all its hours are past retention, moved into its summary by expiry.
+    summary.append(("never_active", now - timedelta(days=120), now - timedelta(days=100), 7, 0, 0.0, None))
     return rows, violations, summary, Dataset(now, players, len(rows), tie_player)
 
 
@@ -115,11 +116,17 @@ async def load(dsn: str, now: datetime | None = None, *, superuser_dsn: str | No
             " ban_requested) VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8)", violations)
         await fold.drain(conn)
         await conn.executemany(
-            "INSERT INTO player_summary (player_id, first_seen, last_seen, action_count, violation_count, risk_score,"
-            " banned_until, last_violation_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7::text::timestamptz,"
-            " NULL, now()) ON CONFLICT (player_id) DO UPDATE SET violation_count = EXCLUDED.violation_count,"
+            # What detection and bans write; activity comes from the folded hours.
+            "INSERT INTO player_summary (player_id, violation_count, risk_score, banned_until, last_violation_at,"
+            " updated_at) VALUES ($1, $2, $3, $4::text::timestamptz, NULL, now())"
+            " ON CONFLICT (player_id) DO UPDATE SET violation_count = EXCLUDED.violation_count,"
             " risk_score = EXCLUDED.risk_score, banned_until = EXCLUDED.banned_until",
-            [(*s[:6], None if s[6] is None else str(s[6])) for s in summary])
+            [(s[0], s[4], s[5], None if s[6] is None else str(s[6])) for s in summary[:-1]])
+        # The player whose hours expired: counted when its first hour was folded, its activity since
+        # moved into player_summary (as fold.expire does).
+        await conn.execute("INSERT INTO player_summary (player_id, first_seen, last_seen, action_count)"
+                           " VALUES ($1, $2, $3, $4)", *summary[-1][:4])
+        await conn.execute("UPDATE player_count SET players = players + 1")
         await conn.execute("ANALYZE")
     finally:
         await conn.close()

@@ -28,9 +28,11 @@ def test_get_player_matches_raw_sql(query, db, window):
     start, as_of = when(r.activity_window.start_time), when(r.activity_window.end_time)
     assert as_of - start == window
 
-    ((first, last, count, violations, risk, banned),) = db.rows(
-        "SELECT first_seen, last_seen, action_count, violation_count, risk_score,"
-        " coalesce(banned_until > %s, false) FROM player_summary WHERE player_id = %s", (as_of, player))
+    ((first, last, count),) = db.rows(
+        "SELECT min(time), max(time), count(*) FROM player_actions_ts WHERE player_id = %s", (player,))
+    ((violations, risk, banned),) = db.rows(
+        "SELECT violation_count, risk_score, coalesce(banned_until > %s, false) FROM player_summary"
+        " WHERE player_id = %s", (as_of, player))
     s = r.summary
     assert (s.player_id, s.total_actions, s.total_violations, s.banned) == (player, count, violations, banned)
     assert (when(s.first_seen), when(s.last_seen)) == (first, last)
@@ -58,9 +60,12 @@ def test_get_player_matches_raw_sql(query, db, window):
         assert r.activity, "the busiest player is active in the last hour"
 
 
-def test_get_player_defaults_and_a_player_without_actions(query):
+def test_get_player_defaults_and_a_player_whose_actions_are_past_retention(query, db):
     r = query.GetPlayer(pb.GetPlayerRequest(player_id="never_active"), timeout=10)
-    assert r.summary.total_actions == 0 and not r.activity and not r.recent_violations
+    ((first, last, count),) = db.rows("SELECT first_seen, last_seen, action_count FROM player_summary"
+                                      " WHERE player_id = 'never_active'")
+    assert (r.summary.total_actions, when(r.summary.first_seen), when(r.summary.last_seen)) == (count, first, last)
+    assert count > 0 and not r.activity and not r.recent_violations
     assert r.summary.highest_severity == common_pb2.SEVERITY_UNSPECIFIED
     assert when(r.activity_window.end_time) - when(r.activity_window.start_time) == timedelta(hours=1)
 

@@ -28,19 +28,19 @@ GROUP BY t.player_id, t.t_end
 HAVING {aggregate} > $5"""
 WINDOW_SQL = {k: _WINDOW.format(aggregate=v) for k, v in _AGGREGATES.items()}
 
-# Per-player action counts over the population window. Windows of an hour or more read the
-# materializer's exact per-(player, type, hour) counts for the hours the window touches, plus the raw
-# rows of batches the "top" fold has not folded yet (one statement: a batch is on exactly one side
-# of it). The span is then whole hours (between the window and an hour more), and is returned so the
-# rate is per second of what was counted. Shorter windows count the raw rows of exactly the window.
+# Per-player action counts over the population window. Windows of an hour or more over every action
+# type read the materializer's exact per-(player, hour) counts for the hours the window touches,
+# plus the raw rows of batches the "top" fold has not folded yet (one statement: a batch is on
+# exactly one side of it). The span is then whole hours (between the window and an hour more), and
+# is returned so the rate is per second of what was counted. Shorter windows, and windows of one
+# action type (no per-type state is kept per player), count the raw rows of exactly the window.
 _PERCENTILE_HOURS = """
 WITH since AS (SELECT date_trunc('hour', now() - $2::interval, 'UTC') AS t),
 counts AS (
-    SELECT player_id, actions AS n FROM player_hour_counts
-    WHERE bucket >= (SELECT t FROM since) AND action_type = coalesce($3::text, '')
+    SELECT player_id, actions AS n FROM player_hours WHERE bucket >= (SELECT t FROM since)
     UNION ALL
     SELECT a.player_id, count(*) FROM ingest_pending_top q JOIN player_actions_ts a ON a.batch_id = q.batch_id
-    WHERE a.time >= (SELECT t FROM since) AND ($3::text IS NULL OR a.action_type = $3)
+    WHERE a.time >= (SELECT t FROM since)
     GROUP BY a.player_id
 ), per_player AS (SELECT player_id, sum(n) AS n FROM counts GROUP BY player_id)
 SELECT percentile_cont($1::float8) WITHIN GROUP (ORDER BY n) AS value, count(*) AS population,
@@ -67,13 +67,11 @@ ORDER BY v.player_id
 RETURNING id, player_id, detected_at"""
 
 # risk = 1 - prod(1 - weight): every violation moves the score towards 1, never past it.
-# An upsert: the materializer may not have folded the player's first actions into the summary yet.
-# Such a row starts with the violation's window end as first/last seen; the fold's least/greatest
-# then sets them from the actions.
+# A player's summary row exists from its first violation (its activity is in player_hours).
 UPDATE_SUMMARY = """
-INSERT INTO player_summary AS p (player_id, first_seen, last_seen, violation_count, last_violation_at, risk_score)
-SELECT t.player_id, t.seen, t.seen, 1, $3, $2::float8
-FROM unnest($1::text[], $4::timestamptz[]) AS t(player_id, seen) ORDER BY t.player_id
+INSERT INTO player_summary AS p (player_id, violation_count, last_violation_at, risk_score)
+SELECT t.player_id, 1, $3, $2::float8
+FROM unnest($1::text[]) AS t(player_id) ORDER BY t.player_id
 ON CONFLICT (player_id) DO UPDATE SET
     violation_count = p.violation_count + 1,
     last_violation_at = $3,
@@ -122,8 +120,10 @@ class Percentile(NamedTuple):
 
 async def percentile(conn: asyncpg.Connection, pct: float, window: float, action_type: str | None) -> Percentile:
     """The population's ``pct`` percentile of per-player counts over (about) the last ``window`` seconds."""
-    sql = _PERCENTILE_HOURS if window >= HOURLY_FROM else _PERCENTILE_RAW
-    row = await conn.fetchrow(sql, pct / 100.0, timedelta(seconds=window), action_type)
+    if window >= HOURLY_FROM and action_type is None:
+        row = await conn.fetchrow(_PERCENTILE_HOURS, pct / 100.0, timedelta(seconds=window))
+    else:
+        row = await conn.fetchrow(_PERCENTILE_RAW, pct / 100.0, timedelta(seconds=window), action_type)
     return Percentile(row["value"], row["population"], row["span"])
 
 
@@ -143,9 +143,7 @@ async def record(conn: asyncpg.Connection, rule: str, severity: int, weight: flo
             [c.window_start for c in found], [c.window_end for c in found], timedelta(seconds=cooldown))
         recorded = [Recorded(*r.values()) for r in rows]
         if recorded:
-            ends = {c.player_id: c.window_end for c in found}
-            await conn.execute(UPDATE_SUMMARY, [r.player_id for r in recorded], weight, recorded[0].detected_at,
-                               [ends[r.player_id] for r in recorded])
+            await conn.execute(UPDATE_SUMMARY, [r.player_id for r in recorded], weight, recorded[0].detected_at)
             if ban is not None:
                 await outbox.insert(conn, [(r.violation_id, r.player_id, rule, ban(r)) for r in recorded])
     return recorded

@@ -12,8 +12,9 @@ The writer commits a batch's raw rows (one ``batch_id``) together with one row i
    a committed batch has left the queue, so no fold sees it again.
 
 Families (``FAMILIES``): ``stats`` (per minute/hour and action type: count, sum, min, max; distinct
-players as HLL sketches, or exact sets where the hll extension is absent), ``top`` (exact per
-player per hour counts and each hour's top ``TOP_K``), ``summary`` (``player_summary``).
+players as HLL sketches, or exact sets where the hll extension is absent) and ``top`` (each
+player's hours in ``player_hours``, its only per-player state, and each hour's top ``TOP_K`` in
+``top_players_1h``).
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from datetime import datetime
 
 import asyncpg
 
-FAMILIES = ("stats", "top", "summary")  # the order _FOLDS lists them in
-#: Players kept per (hour, action type) in ``top_players_1h`` (also in migration 0007).
+FAMILIES = ("stats", "top")  # the order _FOLDS lists them in
+#: Players kept per hour in ``top_players_1h`` (also in migration 0007).
 TOP_K = 2000
 #: HLL parameters (log2m, regwidth): 16,384 registers, standard error 0.81% (migration 0006).
 HLL_PARAMS = "14, 5"
@@ -96,64 +97,58 @@ per_minute AS (
     ]) + "\n" + _RESULT
 
 
-# Per (hour, player, action type) and per (hour, player) (action_type ''), added to the exact
-# counts; every changed count above its (hour, type)'s K-th (-1 while fewer than K are kept) enters
-# the top list. Counts only grow and the K-th never falls, so a player left out never has more than
-# the K-th: that is the bound rankings state. (Equal to the K-th is not let in: with flat counts
-# nearly every player ties with it, and entering only to be trimmed again costs a write each.)
+# Per (hour, player): the exact count and first/last time into player_hours, a player's only
+# per-player state. A player with neither an hour before this statement (its sub-selects see the
+# table as it was) nor expired hours in player_summary (first_seen set) is new to player_count. Each touched hour's top list
+# then takes every changed count above its floor (its K-th count, 0 while it holds fewer), and the
+# list is cut back to K (ties by player_id), so a player left out never has more than the floor:
+# the bound rankings state. (Equal to the floor is not let in: with flat counts nearly every player
+# ties with it.) Per action type nothing is kept per player: typed rankings count raw rows.
 TOP = "WITH" + _pick("top") + f""",
-per AS (
-    SELECT date_trunc('hour', time, 'UTC') AS bucket, player_id, coalesce(action_type, '') AS action_type,
-           count(*) AS actions
-    FROM raw
-    GROUP BY GROUPING SETS ((date_trunc('hour', time, 'UTC'), player_id, action_type),
-                            (date_trunc('hour', time, 'UTC'), player_id))
-), counts AS (
-    INSERT INTO player_hour_counts AS t (player_id, action_type, bucket, actions)
-    SELECT player_id, action_type, bucket, actions FROM per ORDER BY 1, 2, 3
-    ON CONFLICT (player_id, action_type, bucket) DO UPDATE SET actions = t.actions + EXCLUDED.actions
-    RETURNING bucket, action_type, player_id, actions
-), lists AS (SELECT DISTINCT bucket, action_type FROM per
-), kth AS (
-    SELECT l.bucket, l.action_type,
-           CASE WHEN count(c.player_id) >= {TOP_K} THEN min(c.actions) ELSE -1 END AS floor
-    FROM lists l LEFT JOIN top_players_1h c ON c.bucket = l.bucket AND c.action_type = l.action_type
-    GROUP BY 1, 2
+per_hour AS (
+    SELECT date_trunc('hour', time, 'UTC') AS bucket, player_id, count(*) AS actions,
+           min(time) AS first_time, max(time) AS last_time
+    FROM raw GROUP BY 1, 2
+), hours AS (
+    INSERT INTO player_hours AS t (player_id, bucket, actions, first_time, last_time)
+    SELECT player_id, bucket, actions, first_time, last_time FROM per_hour ORDER BY 1, 2
+    ON CONFLICT (player_id, bucket) DO UPDATE SET
+        actions = t.actions + EXCLUDED.actions,
+        first_time = least(t.first_time, EXCLUDED.first_time), last_time = greatest(t.last_time, EXCLUDED.last_time)
+    RETURNING bucket, player_id, actions, xmax = 0 AS inserted
+), new_players AS (
+    UPDATE player_count c SET players = c.players + n.added
+    FROM (SELECT count(DISTINCT h.player_id) AS added FROM hours h
+          WHERE h.inserted AND NOT EXISTS (SELECT 1 FROM player_hours p WHERE p.player_id = h.player_id)
+            AND NOT EXISTS (SELECT 1 FROM player_summary s WHERE s.player_id = h.player_id AND s.first_seen IS NOT NULL)) n
+    WHERE n.added > 0
+), kept AS MATERIALIZED (
+    SELECT bucket, player_id, actions FROM top_players_1h
+    WHERE action_type = '' AND bucket IN (SELECT DISTINCT bucket FROM per_hour)
+), floors AS (
+    SELECT b.bucket, CASE WHEN count(k.player_id) >= {TOP_K} THEN min(k.actions) ELSE 0 END AS floor
+    FROM (SELECT DISTINCT bucket FROM per_hour) b LEFT JOIN kept k ON k.bucket = b.bucket
+    GROUP BY 1
+), offers AS MATERIALIZED (  -- at most K per hour can stay: a bounded top-K sort, not a full one
+    SELECT o.* FROM floors f CROSS JOIN LATERAL (
+        SELECT h.bucket, h.player_id, h.actions FROM hours h
+        WHERE h.bucket = f.bucket AND h.actions > f.floor
+        ORDER BY h.actions DESC, h.player_id LIMIT {TOP_K}) o
+), ranked AS (
+    SELECT *, row_number() OVER (PARTITION BY bucket ORDER BY actions DESC, player_id) AS rank
+    FROM (SELECT o.bucket, o.player_id, o.actions, true AS offered, k.player_id IS NOT NULL AS listed
+          FROM offers o LEFT JOIN kept k ON k.bucket = o.bucket AND k.player_id = o.player_id
+          UNION ALL
+          SELECT k.bucket, k.player_id, k.actions, false, true FROM kept k
+          WHERE NOT EXISTS (SELECT 1 FROM offers o WHERE o.bucket = k.bucket AND o.player_id = k.player_id)) entries
 ), entered AS (
     INSERT INTO top_players_1h AS t (bucket, action_type, player_id, actions)
-    SELECT n.bucket, n.action_type, n.player_id, n.actions
-    FROM counts n JOIN kth k ON k.bucket = n.bucket AND k.action_type = n.action_type
-    WHERE n.actions > k.floor
-    ORDER BY 1, 2, 3
+    SELECT bucket, '', player_id, actions FROM ranked WHERE offered AND rank <= {TOP_K}
+    ORDER BY 1, 3
     ON CONFLICT (bucket, action_type, player_id) DO UPDATE SET actions = EXCLUDED.actions
-)
-SELECT (SELECT count(*) FROM picked)::bigint AS batches, (SELECT coalesce(sum(rows), 0) FROM picked)::bigint AS rows,
-       coalesce((SELECT array_agg(bucket) FROM lists), '{{}}') AS buckets,
-       coalesce((SELECT array_agg(action_type) FROM lists), '{{}}') AS types"""
-
-# Back to exactly K per touched list (ties at the K-th broken by player_id, like the rankings).
-TRIM_TOP = f"""
-DELETE FROM top_players_1h t USING (
-    SELECT bucket, action_type, player_id FROM (
-        SELECT bucket, action_type, player_id,
-               row_number() OVER (PARTITION BY bucket, action_type ORDER BY actions DESC, player_id) AS rank
-        FROM top_players_1h
-        WHERE (bucket, action_type) IN (SELECT * FROM unnest($1::timestamptz[], $2::text[]))) ranked
-    WHERE rank > {TOP_K}) x
-WHERE t.bucket = x.bucket AND t.action_type = x.action_type AND t.player_id = x.player_id"""
-
-SUMMARY = "WITH" + _pick("summary") + """,
-per AS (
-    SELECT player_id, min(time) AS first_seen, max(time) AS last_seen, count(*) AS actions
-    FROM raw GROUP BY player_id
-), summary AS (
-    INSERT INTO player_summary AS p (player_id, first_seen, last_seen, action_count, updated_at)
-    SELECT player_id, first_seen, last_seen, actions, now() FROM per ORDER BY player_id
-    ON CONFLICT (player_id) DO UPDATE SET
-        first_seen = least(p.first_seen, EXCLUDED.first_seen),
-        last_seen = greatest(p.last_seen, EXCLUDED.last_seen),
-        action_count = p.action_count + EXCLUDED.action_count,
-        updated_at = now()
+), dropped AS (
+    DELETE FROM top_players_1h t USING ranked r
+    WHERE r.listed AND r.rank > {TOP_K} AND t.bucket = r.bucket AND t.action_type = '' AND t.player_id = r.player_id
 )
 """ + _RESULT
 
@@ -164,9 +159,25 @@ QUEUES = " UNION ALL ".join(
 
 HAS_HLL = "SELECT to_regclass('player_sketch_1min') IS NOT NULL"
 
-#: Tables expired after the retention period, by their bucket column.
+#: Tables expired after the retention period, by their bucket column (player_hours: EXPIRE_HOURS).
 BUCKETED = ("action_type_stats_1min", "action_type_stats_1h", "player_sketch_1min", "player_sketch_1h",
-            "players_seen_1min", "players_seen_1h", "player_hour_counts", "top_players_1h", "violation_counts_1h")
+            "players_seen_1min", "players_seen_1h", "top_players_1h", "violation_counts_1h")
+
+# Hours past retention leave player_hours into the player's summary, so a summary stays all-time.
+EXPIRE_HOURS = """
+WITH gone AS (
+    DELETE FROM player_hours WHERE bucket < now() - make_interval(days => $1::int)
+    RETURNING player_id, actions, first_time, last_time
+), per AS (
+    SELECT player_id, sum(actions) AS actions, min(first_time) AS first_seen, max(last_time) AS last_seen
+    FROM gone GROUP BY player_id
+)
+INSERT INTO player_summary AS p (player_id, first_seen, last_seen, action_count)
+SELECT player_id, first_seen, last_seen, actions FROM per ORDER BY player_id
+ON CONFLICT (player_id) DO UPDATE SET
+    action_count = p.action_count + EXCLUDED.action_count,
+    first_seen = least(p.first_seen, EXCLUDED.first_seen), last_seen = greatest(p.last_seen, EXCLUDED.last_seen),
+    updated_at = now()"""
 
 
 @dataclass(frozen=True)
@@ -194,17 +205,10 @@ async def _fold_stats(conn: asyncpg.Connection, max_batches: int, hll: bool):
 
 
 async def _fold_top(conn: asyncpg.Connection, max_batches: int, hll: bool):
-    row = await conn.fetchrow(TOP, max_batches)
-    if row["buckets"]:
-        await conn.execute(TRIM_TOP, list(row["buckets"]), list(row["types"]))
-    return row
+    return await conn.fetchrow(TOP, max_batches)
 
 
-async def _fold_summary(conn: asyncpg.Connection, max_batches: int, hll: bool):
-    return await conn.fetchrow(SUMMARY, max_batches)
-
-
-_FOLDS = {"stats": _fold_stats, "top": _fold_top, "summary": _fold_summary}
+_FOLDS = {"stats": _fold_stats, "top": _fold_top}
 
 
 FOLD_WORK_MEM = "256MB"  # per fold transaction (one per family at a time, whatever the replicas)
@@ -252,3 +256,6 @@ async def expire(conn: asyncpg.Connection, retention_days: int) -> None:
     for r in present:
         await conn.execute(f"DELETE FROM {r['t']} WHERE bucket < now() - make_interval(days => $1::int)",
                            retention_days)
+    async with conn.transaction():  # under the top fold's lock: its new-player check reads both tables
+        await conn.execute("SELECT pg_advisory_xact_lock($1::bigint)", _LOCK_KEYS["top"])
+        await conn.execute(EXPIRE_HOURS, retention_days)

@@ -35,7 +35,7 @@ async def top_players(s: Session, split: Split, action_type: str, after: tuple[i
     count, player = after if after is not None else (2**63 - 1, "")
     values = {**_bounds(split), "action_type": action_type, "after_count": count,
               "after_player": player, "limit": limit}
-    rows = await s.fetch(sql.TOP_PLAYERS, values)
+    rows = await s.fetch(sql.top_players(bool(action_type)), values)
     meta = {r["kind"]: r["action_count"] for r in rows if r["kind"]}
     return model.Ranked([(r["player_id"], r["action_count"], r["last_activity"]) for r in rows if not r["kind"]],
                         unlisted_max=meta[1], exact_ranks=meta[2])

@@ -56,7 +56,7 @@ SCHEMA_READY = statement("schema_ready", """
 SELECT to_regclass('player_actions_ts') IS NOT NULL AND to_regclass('violations_ts') IS NOT NULL
    AND to_regclass('player_summary') IS NOT NULL AND to_regclass('action_type_stats_1min') IS NOT NULL
    AND to_regclass('top_players_1h') IS NOT NULL AND to_regclass('player_count') IS NOT NULL
-   AND to_regclass('violation_counts_1h') IS NOT NULL AND to_regclass('ingest_pending_summary') IS NOT NULL AS ready
+   AND to_regclass('violation_counts_1h') IS NOT NULL AND to_regclass('player_hours') IS NOT NULL AS ready
 """)
 
 SET_TIMEOUT = statement("set_timeout", "SELECT set_config('statement_timeout', :timeout_ms::text, true)")
@@ -162,26 +162,21 @@ ORDER BY a.hour
 
 # The most active players of a window, from the per-hour top lists (top_players_1h): candidates
 # are every player listed in an hour the window overlaps, plus the players of batches still
-# queued for the top fold. A candidate's count is exact: whole hours from player_hour_counts (and
-# the queued batches' rows in them), partial hours [b0,b2) and [b3,b5) from raw rows through the
+# queued for the top fold. A candidate's count is exact: whole hours from player_hours (and the
+# queued batches' rows in them), partial hours [b0,b2) and [b3,b5) from raw rows through the
 # (player_id, time) index. A player who is no candidate has at most the K-th count of every full
-# list it overlaps (``unlisted_max``), so ranks whose count exceeds that are exact. action_type ''
-# is every type (the lists and counts keep it as such).
+# list it overlaps (``unlisted_max``), so ranks whose count exceeds that are exact.
 _TOP_K = 2000  # services/ingest/store/fold.py TOP_K
-_RAW_TYPE = "(:action_type::text = '' OR {a}action_type = :action_type::text)"
 _TOP_COUNTS = f"""
 {_PENDING_ROWS.format(queue="ingest_pending_top")}, window_pending AS (
-    SELECT player_id, time FROM pending
-    WHERE time >= :b0::timestamptz AND time < :b5::timestamptz AND {_RAW_TYPE.format(a="")}
+    SELECT player_id, time FROM pending WHERE time >= :b0::timestamptz AND time < :b5::timestamptz
 ), lists AS MATERIALIZED (
     SELECT bucket, count(*) AS kept, min(actions) AS kth FROM top_players_1h
-    WHERE bucket >= date_trunc('hour', :b0::timestamptz, 'UTC') AND bucket < :b5::timestamptz
-      AND action_type = :action_type::text
+    WHERE bucket >= date_trunc('hour', :b0::timestamptz, 'UTC') AND bucket < :b5::timestamptz AND action_type = ''
     GROUP BY bucket
 ), candidates AS (
     SELECT player_id FROM top_players_1h
-    WHERE bucket >= date_trunc('hour', :b0::timestamptz, 'UTC') AND bucket < :b5::timestamptz
-      AND action_type = :action_type::text
+    WHERE bucket >= date_trunc('hour', :b0::timestamptz, 'UTC') AND bucket < :b5::timestamptz AND action_type = ''
     UNION
     SELECT player_id FROM window_pending
 ), pending_hours AS (  -- queued rows in the whole hours, per player (aggregated once)
@@ -189,27 +184,37 @@ _TOP_COUNTS = f"""
     WHERE time >= :b2::timestamptz AND time < :b3::timestamptz GROUP BY player_id
 ), counts AS MATERIALIZED (
     SELECT c.player_id,
-           (coalesce((SELECT sum(h.actions) FROM player_hour_counts h
-                      WHERE h.player_id = c.player_id AND h.action_type = :action_type::text
-                        AND h.bucket >= :b2::timestamptz AND h.bucket < :b3::timestamptz), 0)
+           (coalesce((SELECT sum(h.actions) FROM player_hours h
+                      WHERE h.player_id = c.player_id AND h.bucket >= :b2::timestamptz AND h.bucket < :b3::timestamptz), 0)
             + (SELECT count(*) FROM player_actions_ts a
-               WHERE a.player_id = c.player_id AND {_RAW_TYPE.format(a="a.")}
-                 AND a.time >= :b0::timestamptz AND a.time < :b2::timestamptz)
+               WHERE a.player_id = c.player_id AND a.time >= :b0::timestamptz AND a.time < :b2::timestamptz)
             + (SELECT count(*) FROM player_actions_ts a
-               WHERE a.player_id = c.player_id AND {_RAW_TYPE.format(a="a.")}
-                 AND a.time >= :b3::timestamptz AND a.time < :b5::timestamptz)
+               WHERE a.player_id = c.player_id AND a.time >= :b3::timestamptz AND a.time < :b5::timestamptz)
             + coalesce(p.n, 0))::bigint AS action_count
     FROM candidates c LEFT JOIN pending_hours p ON p.player_id = c.player_id
 ), bound AS (
     SELECT coalesce(sum(kth) FILTER (WHERE kept >= {_TOP_K}), 0)::bigint AS unlisted_max FROM lists
 )"""
 
-# One page of the ranking by action count (ties: player_id in byte order), after the keyset cursor
-# (:after_count, :after_player; the first page passes the bigint maximum and ''), and one last row
-# with kind 1 and 2: unlisted_max and exact_ranks in action_count. last_activity: one backward index probe per
-# page row on (player_id, time DESC).
-TOP_PLAYERS = statement("top_players", f"""
-WITH {_TOP_COUNTS}, page AS (
+# One action type: nothing is kept per player and type (that would cost the fold a row per action),
+# so the window's raw rows are counted per player, exactly (O(actions of the window)).
+_TOP_COUNTS_TYPED = """
+counts AS MATERIALIZED (
+    SELECT player_id, count(*)::bigint AS action_count FROM player_actions_ts
+    WHERE time >= :b0::timestamptz AND time < :b5::timestamptz AND action_type = :action_type::text
+    GROUP BY player_id
+), bound AS (SELECT 0::bigint AS unlisted_max)"""
+
+
+@cache
+def top_players(typed: bool) -> Statement:
+    """One page of the ranking by action count (ties: player_id in byte order), after the keyset
+    cursor (:after_count, :after_player; the first page passes the bigint maximum and ''), and one
+    last row with kind 1 and 2: unlisted_max and exact_ranks in action_count. last_activity: one
+    backward index probe per page row on (player_id, time DESC)."""
+    of_type = " AND a.action_type = :action_type::text" if typed else ""
+    return statement(f"top_players{'_typed' if typed else ''}", f"""
+WITH {_TOP_COUNTS_TYPED if typed else _TOP_COUNTS}, page AS (
     SELECT player_id, action_count FROM counts
     WHERE action_count > 0
       AND (action_count < :after_count::bigint
@@ -220,8 +225,7 @@ WITH {_TOP_COUNTS}, page AS (
 SELECT * FROM (
 SELECT 0 AS kind, p.player_id, p.action_count,
        (SELECT a.time FROM player_actions_ts a
-         WHERE a.player_id = p.player_id AND a.time >= :b0::timestamptz AND a.time < :b5::timestamptz
-           AND {_RAW_TYPE.format(a="a.")}
+         WHERE a.player_id = p.player_id AND a.time >= :b0::timestamptz AND a.time < :b5::timestamptz{of_type}
          ORDER BY a.time DESC LIMIT 1) AS last_activity
 FROM page p
 UNION ALL
@@ -258,13 +262,14 @@ FROM ({_VIOLATION_PIECES}) pieces
 GROUP BY severity
 """)
 
-# Players ever seen: the trigger-kept count plus new players of batches still queued for the
-# summary fold; banned ones through the partial index on banned_until.
+# Players ever seen: the fold-kept count plus new players of batches still queued for the top fold
+# (neither an hour nor expired hours yet); banned ones through the partial index on banned_until.
 PLAYER_TOTALS = statement("player_totals", f"""
-WITH {_PENDING_ROWS.format(queue="ingest_pending_summary")}
+WITH {_PENDING_ROWS.format(queue="ingest_pending_top")}
 SELECT ((SELECT players FROM player_count)
         + (SELECT count(DISTINCT p.player_id) FROM pending p
-           WHERE NOT EXISTS (SELECT 1 FROM player_summary s WHERE s.player_id = p.player_id)))::bigint AS total,
+           WHERE NOT EXISTS (SELECT 1 FROM player_hours h WHERE h.player_id = p.player_id)
+             AND NOT EXISTS (SELECT 1 FROM player_summary s WHERE s.player_id = p.player_id AND s.first_seen IS NOT NULL)))::bigint AS total,
        (SELECT count(*) FROM player_summary WHERE banned_until > :as_of::timestamptz)::bigint AS banned
 """)
 
@@ -272,19 +277,25 @@ SKETCHES = statement("sketches", "SELECT to_regclass('player_sketch_1min') IS NO
 
 
 # --- one player ---------------------------------------------------------------------------
-# player_summary plus the rows of batches still queued for the summary fold (found through the
-# batch index: the queue is short), so a player is complete from its first acknowledged action.
+# A player's activity is player_summary's (its hours past retention) plus the sum over its kept
+# hours (player_hours, through the primary key) plus the rows of batches still queued for the top
+# fold (found through the batch index: the queue is short), so a player is complete from its first
+# acknowledged action; violations, risk and ban from player_summary too.
 PLAYER_SUMMARY = statement("player_summary", f"""
 WITH pending AS (
     SELECT min(a.time) AS first_seen, max(a.time) AS last_seen, count(*) AS n
-    FROM {_PENDING_JOIN.format(queue="ingest_pending_summary", extra=" AND a.player_id = :player_id::text")}
+    FROM {_PENDING_JOIN.format(queue="ingest_pending_top", extra=" AND a.player_id = :player_id::text")}
+), hours AS (
+    SELECT min(first_time) AS first_seen, max(last_time) AS last_seen, sum(actions) AS n
+    FROM player_hours WHERE player_id = :player_id::text
 )
-SELECT :player_id::text AS player_id, least(s.first_seen, p.first_seen) AS first_seen,
-       greatest(s.last_seen, p.last_seen) AS last_seen, (coalesce(s.action_count, 0) + p.n)::bigint AS action_count,
+SELECT :player_id::text AS player_id, least(s.first_seen, h.first_seen, p.first_seen) AS first_seen,
+       greatest(s.last_seen, h.last_seen, p.last_seen) AS last_seen,
+       (coalesce(s.action_count, 0) + coalesce(h.n, 0) + p.n)::bigint AS action_count,
        s.violation_count, s.risk_score, coalesce(s.banned_until > :as_of::timestamptz, false) AS banned,
        (SELECT max(v.severity)::int FROM violations_ts v WHERE v.player_id = :player_id::text) AS highest_severity
-FROM pending p LEFT JOIN player_summary s ON s.player_id = :player_id::text
-WHERE s.player_id IS NOT NULL OR p.n > 0
+FROM pending p CROSS JOIN hours h LEFT JOIN player_summary s ON s.player_id = :player_id::text
+WHERE s.first_seen IS NOT NULL OR h.n IS NOT NULL OR p.n > 0
 """)
 
 # One player's per-minute activity, from raw rows through the (player_id, time) index (exact).
@@ -364,7 +375,7 @@ LIMIT :limit::int
 # The service's tables: the seed's "*_ts" plus the summary and the rollups.
 OWN_TABLES = ("player_actions_ts", "violations_ts", "player_summary", "action_stats_1min", "action_stats_1h",
               "action_type_stats_1min", "action_type_stats_1h", "player_sketch_1min", "player_sketch_1h",
-              "players_seen_1min", "players_seen_1h", "player_hour_counts", "top_players_1h", "violation_counts_1h")
+              "players_seen_1min", "players_seen_1h", "player_hours", "top_players_1h", "violation_counts_1h")
 
 TIMESCALEDB_VERSION = statement("timescaledb_version", """
 SELECT (SELECT extversion FROM pg_extension WHERE extname = 'timescaledb') AS version
