@@ -29,6 +29,6 @@ class IngestConfig:
     ban_timeout_seconds: float = env("INGEST_BAN_TIMEOUT_SECONDS", 2.0, doc="Deadline of one BanService.Ban call")
     materialize: bool = env("INGEST_MATERIALIZE", True, doc="Fold queued batches into the aggregates in this process (any number of replicas may)")
     fold_stats_seconds: float = env("INGEST_FOLD_STATS_SECONDS", 0.5, doc="Cadence of the per-minute statistics fold (overview, hourly load)")
-    fold_top_seconds: float = env("INGEST_FOLD_TOP_SECONDS", 1.0, doc="Cadence of the per-player fold (player hours, top players per hour)")
+    fold_top_seconds: float = env("INGEST_FOLD_TOP_SECONDS", 0.5, doc="Cadence of the per-player fold (player hours, top players per hour)")
     fold_min_rows: int = env("INGEST_FOLD_MIN_ROWS", 50_000, doc="The per-player fold runs sooner once this many actions are queued")
     fold_max_batches: int = env("INGEST_FOLD_MAX_BATCHES", 1000, doc="Most queued batches one fold transaction takes")
