@@ -547,8 +547,8 @@ async def run(args) -> dict:
         res["stream_1000_columns" + ("_envoy" if envoy is not None else "")] = {
             "rows": n, "batch": 1_000, "streams": 2, "seconds": secs, "rows_per_s": n / secs}
         out["python_us_per_action"] = python_cost()
-        # Denser traffic (1,000 players, many actions each inside a minute): rollup keys and summary
-        # rows are updated in place instead of created, as in steady play.
+        # Denser traffic (1,000 players, many actions each inside a minute): aggregate keys and
+        # player-hour rows are updated in place instead of created, as in steady play.
         secs = await stream(addr, Rows("dense", 1_000), 0, n, 1_000)
         assert await count_rows(dsn, "dense") == n
         res["stream_1000_dense"] = {"rows": n, "batch": 1_000, "streams": 2, "players": 1_000, "seconds": secs,
@@ -595,9 +595,10 @@ async def run(args) -> dict:
         out["rss_mb_after_players"] = rss
         ingest.stop()  # its materializer would fold what the next steps measure
         ingest = None
-        # Per fold, each player's actions are folded together: 1 per player is the sparse worst case
-        # (every action a new player-hour and summary row), 5 is one action per player per minute
-        # with five minutes of actions per fold.
+        # Per fold, each player's actions are folded together: new players, one action each, is the
+        # worst case (every action a new player and player-hour); known players, one action each per
+        # fold, is steady play at about one action per player per minute (a fold every second);
+        # 5 per player is denser play, or folds five minutes apart.
         out["write_costs"] = await write_costs.measure(dsn)
         out["write_costs_known"] = await write_costs.measure(dsn, known=True)
         out["write_costs_dense"] = await write_costs.measure(dsn, per_player=5, known=True)
