@@ -99,11 +99,12 @@ per_minute AS (
 
 # Per (hour, player): the exact count and first/last time into player_hours, a player's only
 # per-player state. A player with neither an hour before this statement (its sub-selects see the
-# table as it was) nor expired hours in player_summary (first_seen set) is new to player_count. Each touched hour's top list
-# then takes every changed count above its floor (its K-th count, 0 while it holds fewer), and the
-# list is cut back to K (ties by player_id), so a player left out never has more than the floor:
-# the bound rankings state. (Equal to the floor is not let in: with flat counts nearly every player
-# ties with it.) Per action type nothing is kept per player: typed rankings count raw rows.
+# table as it was) nor expired hours in player_summary (first_seen set) is new to player_count.
+# Each touched hour's top list then takes the changed counts above its floor (its K-th count, 0
+# while it holds fewer; at most K of them, the highest), and is cut back to K (ties by player_id),
+# so a player left out never has more than the floor: the bound rankings state. (Equal to the floor
+# is not let in: with flat counts nearly every player ties with it.) Per action type nothing is kept
+# per player: typed rankings count raw rows.
 TOP = "WITH" + _pick("top") + f""",
 per_hour AS (
     SELECT date_trunc('hour', time, 'UTC') AS bucket, player_id, count(*) AS actions,
