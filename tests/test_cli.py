@@ -46,7 +46,7 @@ CASES = {
     "demo bad number": (["scripts/demo.py", "--players", "many"], 2, "--players"),
     "bench all bad option": (["-m", "bench", "--fast"], 2, "unrecognized"),
     **{f"bench {name} bad option": (["-m", f"bench.{name}", "--fast"], 2, "unrecognized")
-       for name in ("ingest", "query", "session", "energy", "metrics", "sdk")},
+       for name in ("ingest", "query", "session", "energy", "metrics", "sdk", "scale", "compression")},
     "certs missing out": (["deploy/tls/certs.py"], 2, "--out"),
     "certs bad client name": (["deploy/tls/certs.py", "--out", "/tmp/banhammer-cli-test-tls", "--client", "a b"], 2,
                               "expected a path like game/eu-1"),
