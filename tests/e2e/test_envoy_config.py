@@ -8,10 +8,11 @@ from google.protobuf import descriptor_pb2
 
 from services.runtime import gateway_headers
 from tests.harness.envoy import envoy_binary
-from tests.harness.paths import DESCRIPTOR, envoy_render
+from tests.harness.paths import DESCRIPTOR, envoy_render, load_script
 from tests.harness.require import missing
 
 render = envoy_render()
+certs = load_script("deploy/tls/certs.py", "banhammer_tls_certs")
 
 
 def rpc_methods() -> dict[str, descriptor_pb2.MethodDescriptorProto]:
@@ -69,10 +70,15 @@ def test_envoy_accepts_rendered_config(target, tmp_path):
     if not DESCRIPTOR.exists():
         missing(f"{DESCRIPTOR} missing: run `make gen`")
     config = tmp_path / "envoy.yaml"
-    # Same rendering, with the descriptor where this machine has it (and resolvable upstreams).
+    # Same rendering, with the descriptor where this machine has it (and resolvable upstreams), and
+    # the mTLS listener's certificates, where the target has one, minted as deploy/tls/certs.py does.
     upstreams = {u.name: f"127.0.0.1:{u.port}" for u in render.UPSTREAMS}
+    tls = {}
+    if render.TARGETS[target].get("mtls_dir"):
+        tls["mtls_dir"] = str(tmp_path)
+        assert certs.main(["--out", str(tmp_path)]) == 0
     config.write_text(render.render(target, descriptor=str(DESCRIPTOR), upstreams=upstreams,
-                                    otlp="127.0.0.1:4317" if render.TARGETS[target]["otlp"] else None))
+                                    otlp="127.0.0.1:4317" if render.TARGETS[target]["otlp"] else None, **tls))
     done = subprocess.run([envoy_binary(), "--mode", "validate", "-c", str(config), "--log-level", "error"],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
