@@ -5,8 +5,7 @@ Envoy verifies the certificate against the CA and requires a SPIFFE URI SAN unde
 ``spiffe://banhammer/``; the call then carries that URI as ``x-banhammer-subject`` and role
 ``service`` (never more: a certificate cannot claim admin), set by Envoy over anything the client
 sent (an early header mutation, before any filter). No ext_authz call, and no per-request policy
-filter either: the listener's route table is
-the policy. It holds an exact route for each RPC the contracts grant ``service`` (its action taken
+filter either: the listener's route table is the policy. It holds an exact route for each RPC the contracts grant ``service`` (its action taken
 from the plain table), the health routes, and a last route refusing everything else
 (PERMISSION_DENIED), so deciding costs what routing costs anyway. A local rate limit meters each
 identity. Revoking a game server = not renewing its short-lived certificate (deploy/k8s/README.md).
@@ -46,7 +45,8 @@ def service_methods() -> list[str]:
     return sorted(path for path, needed in policy.methods.items() if policy.allows(ROLE, needed))
 
 
-def _tls(files: MtlsFiles) -> dict:
+def tls_transport(files: MtlsFiles) -> dict:
+    """Envoy's TLS for the listener: the gateway's certificate, a client certificate required."""
     return {
         "name": "envoy.transport_sockets.tls",
         "typed_config": {
@@ -142,7 +142,7 @@ def mtls_listener(plain: dict, *, host: str, port: int, files: MtlsFiles, caller
     listener["name"] = "gateway_mtls"
     listener["address"] = {"socket_address": {"address": host, "port_value": port}}
     chain = listener["filter_chains"][0]
-    chain["transport_socket"] = _tls(files)
+    chain["transport_socket"] = tls_transport(files)
     hcm = chain["filters"][0]["typed_config"]
     hcm["stat_prefix"] = "gateway_mtls"
     vhost = hcm["route_config"]["virtual_hosts"][0]

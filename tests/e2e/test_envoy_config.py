@@ -171,3 +171,24 @@ def test_untranscoded_json_answered_by_the_gateway(content_type):
     for path in rpc_methods():
         route = route_for(config, path, {"content-type": content_type} if content_type else {"content-type": None})
         assert route["direct_response"]["status"] == 404, path
+
+
+def test_the_mtls_listener_does_not_depend_on_the_plain_listeners_authentication():
+    """bench.sdk measures mTLS on the Envoy whose plain listener has authentication off."""
+    def mtls(auth: bool) -> dict:
+        listeners = render.render_config("local", auth=auth, mtls_dir="/tls")["static_resources"]["listeners"]
+        return next(lst for lst in listeners if lst["name"] == "gateway_mtls")
+    assert mtls(True) == mtls(False)
+
+
+def test_the_mtls_route_table_is_the_service_roles_grant():
+    """Exactly the RPCs role service holds reach a cluster; everything else is refused by the last route."""
+    from deploy.envoy import mtls as policy
+
+    listeners = render.render_config("local", mtls_dir="/tls")["static_resources"]["listeners"]
+    (listener,) = [lst for lst in listeners if lst["name"] == "gateway_mtls"]
+    table = listener["filter_chains"][0]["filters"][0]["typed_config"]["route_config"]["virtual_hosts"][0]["routes"]
+    forwarded = {r["match"]["path"] for r in table if "route" in r and "path" in r["match"]}
+    assert forwarded == set(policy.service_methods())
+    assert all(r["match"].get("headers") for r in table if "route" in r and "path" not in r["match"])  # health only
+    assert table[-1]["match"] == {"prefix": "/"} and table[-1]["direct_response"]["status"] == 403
