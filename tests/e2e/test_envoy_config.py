@@ -8,10 +8,11 @@ from google.protobuf import descriptor_pb2
 
 from services.runtime import gateway_headers
 from tests.harness.envoy import envoy_binary
-from tests.harness.paths import DESCRIPTOR, envoy_render
+from tests.harness.paths import DESCRIPTOR, envoy_render, load_script
 from tests.harness.require import missing
 
 render = envoy_render()
+certs = load_script("deploy/tls/certs.py", "banhammer_tls_certs")
 
 
 def rpc_methods() -> dict[str, descriptor_pb2.MethodDescriptorProto]:
@@ -69,10 +70,15 @@ def test_envoy_accepts_rendered_config(target, tmp_path):
     if not DESCRIPTOR.exists():
         missing(f"{DESCRIPTOR} missing: run `make gen`")
     config = tmp_path / "envoy.yaml"
-    # Same rendering, with the descriptor where this machine has it (and resolvable upstreams).
+    # Same rendering, with the descriptor where this machine has it (and resolvable upstreams), and
+    # the mTLS listener's certificates, where the target has one, minted as deploy/tls/certs.py does.
     upstreams = {u.name: f"127.0.0.1:{u.port}" for u in render.UPSTREAMS}
+    tls = {}
+    if render.TARGETS[target].get("mtls_dir"):
+        tls["mtls_dir"] = str(tmp_path)
+        assert certs.main(["--out", str(tmp_path)]) == 0
     config.write_text(render.render(target, descriptor=str(DESCRIPTOR), upstreams=upstreams,
-                                    otlp="127.0.0.1:4317" if render.TARGETS[target]["otlp"] else None))
+                                    otlp="127.0.0.1:4317" if render.TARGETS[target]["otlp"] else None, **tls))
     done = subprocess.run([envoy_binary(), "--mode", "validate", "-c", str(config), "--log-level", "error"],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -165,3 +171,24 @@ def test_untranscoded_json_answered_by_the_gateway(content_type):
     for path in rpc_methods():
         route = route_for(config, path, {"content-type": content_type} if content_type else {"content-type": None})
         assert route["direct_response"]["status"] == 404, path
+
+
+def test_the_mtls_listener_does_not_depend_on_the_plain_listeners_authentication():
+    """bench.sdk measures mTLS on the Envoy whose plain listener has authentication off."""
+    def mtls(auth: bool) -> dict:
+        listeners = render.render_config("local", auth=auth, mtls_dir="/tls")["static_resources"]["listeners"]
+        return next(lst for lst in listeners if lst["name"] == "gateway_mtls")
+    assert mtls(True) == mtls(False)
+
+
+def test_the_mtls_route_table_is_the_service_roles_grant():
+    """Exactly the RPCs role service holds reach a cluster; everything else is refused by the last route."""
+    from deploy.envoy import mtls as policy
+
+    listeners = render.render_config("local", mtls_dir="/tls")["static_resources"]["listeners"]
+    (listener,) = [lst for lst in listeners if lst["name"] == "gateway_mtls"]
+    table = listener["filter_chains"][0]["filters"][0]["typed_config"]["route_config"]["virtual_hosts"][0]["routes"]
+    forwarded = {r["match"]["path"] for r in table if "route" in r and "path" in r["match"]}
+    assert forwarded == set(policy.service_methods())
+    assert all(r["match"].get("headers") for r in table if "route" in r and "path" not in r["match"])  # health only
+    assert table[-1]["match"] == {"prefix": "/"} and table[-1]["direct_response"]["status"] == 403

@@ -15,6 +15,7 @@ from pathlib import Path
 import grpc
 import pytest
 from grpc_health.v1 import health, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from banhammer.session.v1 import ban_pb2, ban_pb2_grpc
 from banhammer_client import Client
@@ -115,6 +116,15 @@ def test_a_certificate_cannot_claim_admin(mtls_gateway, pki, gateway_tokens):
                 call()
             assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
         assert _is_banned(ch, posing).banned is False  # service RPCs still work
+
+
+def test_a_certificate_may_not_use_reflection(mtls_gateway, pki):
+    """Reflection (grpcurl list) is for admins; a certificate is role service."""
+    _, port = mtls_gateway
+    with _channel(port, pki, "game") as ch, pytest.raises(grpc.RpcError) as err:
+        list(reflection_pb2_grpc.ServerReflectionStub(ch).ServerReflectionInfo(
+            iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=10))
+    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
 
 
 class _Echo(ban_pb2_grpc.BanServiceServicer):

@@ -43,6 +43,6 @@ def test_wheel_installs_into_a_fresh_virtualenv_and_its_example_runs(tmp_path, s
             subject="player-0", reason="example", permanent=True,
             admin_source=ban_pb2.AdminSource(admin="gm:wheel")), timeout=10)
     out = _run([python, str(CLIENT / "examples" / "game_server.py"), "--target", gateway.addr,
-                "--token", gateway_tokens["service"], "--producer", f"test/{player}"], tmp_path).stdout
+                f"--token={gateway_tokens['service']}", "--producer", f"test/{player}"], tmp_path).stdout
     assert "admitted 4 of 5 players" in out and "actions stored: 4, unacknowledged: 0" in out, out
     assert "player-0 banned (local answer): True" in out, out

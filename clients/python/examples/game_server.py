@@ -1,6 +1,6 @@
 """A minimal game server on banhammer-client: refuse banned players at login, report their actions.
 
-    python game_server.py --target localhost:8000 --token "$TOKEN"
+    python game_server.py --target localhost:8000 --token="$TOKEN"
     python game_server.py --target localhost:8443 --tls .local/tls --cert game-dev
 """
 
@@ -38,7 +38,7 @@ async def main(args: argparse.Namespace) -> int:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--target", default="localhost:8000")
-    parser.add_argument("--token", help="a session token with role service (GATEWAY_AUTH=on)")
+    parser.add_argument("--token", help="a session token with role service (GATEWAY_AUTH=on); pass it as --token=TOKEN, since a token may begin with '-'")
     parser.add_argument("--tls", help="directory with ca.pem and the client certificate (mTLS port)")
     parser.add_argument("--cert", default="game-dev", help="client certificate name in --tls (NAME.pem, NAME-key.pem)")
     parser.add_argument("--producer", default="example/game-server-1", help="producer id of the action stream")
