@@ -97,10 +97,15 @@ class ActionStream:
             action.event_id = uuid.uuid4().hex
         if len(self._buffer) >= self._capacity:
             await self._until_space()
-        self._buffer.append(action)
-        self._added(1)
-        if len(self._buffer) >= self._batch_size and self._want != NOT_WAITING:
-            await asyncio.sleep(0)  # a full batch and an idle writer: let it go out while we go on
+        if not self._pending:
+            self._idle.clear()
+        self._pending += 1
+        buffer = self._buffer
+        buffer.append(action)
+        if len(buffer) >= self._want:  # the writer waits for this: wake it
+            self._ready.set()
+            if len(buffer) >= self._batch_size:
+                await asyncio.sleep(0)  # a full batch: let it go out while the producer goes on
 
     async def send_many(self, actions: Iterable[common_pb2.PlayerAction]) -> None:
         """Queue actions in order: one call per tick's worth instead of one ``send`` per action.
@@ -126,8 +131,9 @@ class ActionStream:
             self._added(len(chunk))
 
     def _added(self, n: int) -> None:
+        if not self._pending:
+            self._idle.clear()
         self._pending += n
-        self._idle.clear()
         if len(self._buffer) >= self._want:
             self._ready.set()
 
