@@ -20,10 +20,12 @@ tables and writes bench/results/sdk.json.
    service), the time until each client's cache answers banned, beside the Ban RPC's own latency.
 5. StreamActions (an ingest process on its own PostgreSQL): the raw stub through the gateway with
    auth off, a token and mTLS, and the SDK's action stream over mTLS; actions/s until all acked.
-   The SDK runs twice: ``send()`` per action (as before) and ``send_many()`` of the whole list
-   (the raw path, too, hands gRPC the whole list at once). Then the Python each costs per action
-   with no gRPC and no server (CPU time, best of five): the SDK into a loopback call that acks
-   every batch, beside the raw path's batch slicing.
+   Four rounds of 25,000 actions per path in alternating order (was two of 50,000: too few
+   rounds for a ratio on a shared machine); the ratio is the median round's. The SDK runs
+   twice: ``send()`` per action (as before) and ``send_many()`` of the whole list (the raw path,
+   too, hands gRPC the whole list at once). Then the Python each costs per action with no gRPC
+   and no server (CPU time, best of five): the SDK into a loopback call that acks every batch,
+   beside the raw path's batch slicing.
 6. With --callgrind: Envoy's instructions per IsBanned call on auth off, the TLS floor and mTLS,
    counted by callgrind (deterministic, unlike CPU time on a shared machine).
 """
@@ -313,13 +315,15 @@ async def _sdk_cost(n: int, repeats: int = 5) -> dict:
     return {"actions": n, "us_per_action": best}
 
 
-async def _streams(channels: dict[str, tuple[grpc.aio.Channel, tuple]], client: Client, n: int) -> list[dict]:
-    """actions/s until acknowledged: the raw stub on each path, then the SDK over mTLS; two rounds
-    in opposite order, each run with fresh event ids (nothing is a duplicate)."""
+async def _streams(channels: dict[str, tuple[grpc.aio.Channel, tuple]], client: Client, n: int,
+                   rounds: int = 4) -> list[dict]:
+    """actions/s until acknowledged: the raw stub on each path, then the SDK over mTLS; ``rounds``
+    rounds of ``n`` actions in alternating order, each run with fresh event ids (nothing is a
+    duplicate). Ratios are the median of the per-round ratios (the lowest and highest beside)."""
     runs: dict[str, list[float]] = {label: [] for label in [*channels, *SDK_STREAMS]}
     await _raw_stream(*channels["auth off"], _actions(f"warm-{time.time_ns()}", BATCH * 4))  # warm-up
-    for order in (list(runs), list(reversed(runs))):
-        for label in order:
+    for i in range(rounds):
+        for label in (list(runs) if i % 2 == 0 else list(reversed(runs))):
             actions = _actions(f"{label[:4]}-{time.time_ns()}", n)
             t0 = time.perf_counter()
             if label in SDK_STREAMS:
@@ -327,10 +331,13 @@ async def _streams(channels: dict[str, tuple[grpc.aio.Channel, tuple]], client: 
             else:
                 await _raw_stream(*channels[label], actions)
             runs[label].append(n / (time.perf_counter() - t0))
-    base = sum(runs["auth off"]) / 2
-    mtls = sum(runs["mTLS"]) / 2
-    return [{"rpc": "StreamActions", "path": label, "actions_per_s": sum(r) / 2, "ratio": sum(r) / 2 / base,
-             "ratio_to_raw_mtls": sum(r) / 2 / mtls} for label, r in runs.items()]
+
+    def ratios(r: list[float], base: list[float]) -> dict:
+        per_round = [x / b for x, b in zip(r, base)]
+        return {"median": _median(per_round), "min": min(per_round), "max": max(per_round)}
+    return [{"rpc": "StreamActions", "path": label, "actions_per_s": sum(r) / len(r),
+             "ratio": ratios(r, runs["auth off"])["median"], "ratio_to_raw_mtls": ratios(r, runs["mTLS"])}
+            for label, r in runs.items()]
 
 
 async def _local_checks(client: Client, subjects: list[str], n: int) -> dict:
@@ -404,10 +411,11 @@ def _print(paths: list[dict], sdk: list[dict], local: dict, prop: dict, streams:
         print(f"{row['rpc']:<22} {row['path']:<16} {row['calls_per_s']:>9.0f} {row['p50_ms']:>8.2f} "
               f"{row['p99_ms']:>8.2f} {spread:>17}   {cpu['client']:>19.0f} {cpu.get('envoy', 0):>6.0f}"
               f" {cpu.get('service', 0):>8.0f}")
-    print(f"\n{'StreamActions':<22} {'path':<16} {'actions/s':>9} {'ratio':>6} {'to raw mTLS':>12}")
+    print(f"\n{'StreamActions':<22} {'path':<16} {'actions/s':>9} {'ratio':>6} {'to raw mTLS (rounds)':>21}")
     for row in streams:
-        print(f"{'':<22} {row['path']:<16} {row['actions_per_s']:>9.0f} {row['ratio']:>6.2f} "
-              f"{row['ratio_to_raw_mtls']:>12.2f}")
+        to_mtls = row["ratio_to_raw_mtls"]
+        spread = f"{to_mtls['median']:.2f} ({to_mtls['min']:.2f}-{to_mtls['max']:.2f})"
+        print(f"{'':<22} {row['path']:<16} {row['actions_per_s']:>9.0f} {row['ratio']:>6.2f} {spread:>21}")
     print(f"\nlocal ban check of a cached subject ({local['calls']} calls)")
     for name in ("dict.get (baseline)", "bans.cached()", "await is_banned()"):
         print(f"  {name:<22} p50 {local[name]['p50_us']:6.2f} µs   p99 {local[name]['p99_us']:6.2f} µs")
@@ -457,7 +465,7 @@ async def _main(args: argparse.Namespace) -> int:
             await channels.pop(TLS_FLOOR)[0].close()
             async with await Client.connect(f"127.0.0.1:{mtls_port}", ca=files["ca"], cert=files["cert"],
                                             key=files["key"], server_name="localhost", watch_bans=False) as client:
-                streams = await _streams(channels, client, 10_000 if args.quick else 50_000)
+                streams = await _streams(channels, client, 5_000 if args.quick else 25_000)
             for channel, _ in channels.values():
                 await channel.close()
             if args.callgrind:
