@@ -20,6 +20,8 @@ tables and writes bench/results/sdk.json.
    service), the time until each client's cache answers banned, beside the Ban RPC's own latency.
 5. StreamActions (an ingest process on its own PostgreSQL): the raw stub through the gateway with
    auth off, a token and mTLS, and the SDK's action stream over mTLS; actions/s until all acked.
+   Also the raw stub on mTLS with a producer key ("mTLS, keyed"): the SDK's batches carry one,
+   so ingest digests each and records its key; the unkeyed raw stub skips that server work.
    Four rounds of 25,000 actions per path in alternating order (was two of 50,000: too few
    rounds for a ratio on a shared machine); the ratio is the median round's. The SDK runs
    twice: ``send()`` per action (as before) and ``send_many()`` of the whole list (the raw path,
@@ -227,6 +229,7 @@ async def _envoy_instructions(workdir: Path, service_addr: str, ingest_addr: str
 
 
 BATCH = 500
+KEYED = "mTLS, keyed"  # the raw stub with a producer key on mTLS: the SDK's server-side work
 SDK_STREAMS = {"SDK over mTLS": False, "SDK send_many": True}  # label: send_many() instead of send()
 
 
@@ -235,9 +238,13 @@ def _actions(prefix: str, n: int) -> list[common_pb2.PlayerAction]:
                                     event_id=f"{prefix}-e{i}") for i in range(n)]
 
 
-async def _raw_stream(channel: grpc.aio.Channel, md: tuple, actions: list[common_pb2.PlayerAction]) -> None:
-    """The raw stub as a careful caller uses it: one stream, batches of 500, every ack awaited."""
-    batches = [ingest_pb2.StreamActionsRequest(sequence=i + 1, actions=actions[at:at + BATCH])
+async def _raw_stream(channel: grpc.aio.Channel, md: tuple, actions: list[common_pb2.PlayerAction],
+                      producer: str = "") -> None:
+    """The raw stub as a careful caller uses it: one stream, batches of 500, every ack awaited.
+    With ``producer``, batches carry a producer key as the SDK's do (ingest then digests each
+    batch and records its key: the same server work as the SDK's stream)."""
+    key = ingest_pb2.ProducerKey(producer_id=producer, epoch=time.time_ns()) if producer else None
+    batches = [ingest_pb2.StreamActionsRequest(sequence=i + 1, actions=actions[at:at + BATCH], producer=key)
                for i, at in enumerate(range(0, len(actions), BATCH))]
     acked = 0
     async for ack in ingest_pb2_grpc.IngestServiceStub(channel).StreamActions(iter(batches), metadata=md):
@@ -320,7 +327,7 @@ async def _streams(channels: dict[str, tuple[grpc.aio.Channel, tuple]], client: 
     """actions/s until acknowledged: the raw stub on each path, then the SDK over mTLS; ``rounds``
     rounds of ``n`` actions in alternating order, each run with fresh event ids (nothing is a
     duplicate). Ratios are the median of the per-round ratios (the lowest and highest beside)."""
-    runs: dict[str, list[float]] = {label: [] for label in [*channels, *SDK_STREAMS]}
+    runs: dict[str, list[float]] = {label: [] for label in [*channels, KEYED, *SDK_STREAMS]}
     await _raw_stream(*channels["auth off"], _actions(f"warm-{time.time_ns()}", BATCH * 4))  # warm-up
     for i in range(rounds):
         for label in (list(runs) if i % 2 == 0 else list(reversed(runs))):
@@ -328,6 +335,8 @@ async def _streams(channels: dict[str, tuple[grpc.aio.Channel, tuple]], client: 
             t0 = time.perf_counter()
             if label in SDK_STREAMS:
                 await _sdk_stream(client, actions, f"bench/{time.time_ns()}", SDK_STREAMS[label])
+            elif label == KEYED:
+                await _raw_stream(*channels["mTLS"], actions, f"bench/{time.time_ns()}")
             else:
                 await _raw_stream(*channels[label], actions)
             runs[label].append(n / (time.perf_counter() - t0))
@@ -336,7 +345,8 @@ async def _streams(channels: dict[str, tuple[grpc.aio.Channel, tuple]], client: 
         per_round = [x / b for x, b in zip(r, base)]
         return {"median": _median(per_round), "min": min(per_round), "max": max(per_round)}
     return [{"rpc": "StreamActions", "path": label, "actions_per_s": sum(r) / len(r),
-             "ratio": ratios(r, runs["auth off"])["median"], "ratio_to_raw_mtls": ratios(r, runs["mTLS"])}
+             "ratio": ratios(r, runs["auth off"])["median"], "ratio_to_raw_mtls": ratios(r, runs["mTLS"]),
+             "ratio_to_raw_keyed": ratios(r, runs[KEYED])}
             for label, r in runs.items()]
 
 
@@ -411,11 +421,13 @@ def _print(paths: list[dict], sdk: list[dict], local: dict, prop: dict, streams:
         print(f"{row['rpc']:<22} {row['path']:<16} {row['calls_per_s']:>9.0f} {row['p50_ms']:>8.2f} "
               f"{row['p99_ms']:>8.2f} {spread:>17}   {cpu['client']:>19.0f} {cpu.get('envoy', 0):>6.0f}"
               f" {cpu.get('service', 0):>8.0f}")
-    print(f"\n{'StreamActions':<22} {'path':<16} {'actions/s':>9} {'ratio':>6} {'to raw mTLS (rounds)':>21}")
+    print(f"\n{'StreamActions':<22} {'path':<16} {'actions/s':>9} {'ratio':>6} {'to raw mTLS (rounds)':>21}"
+          f" {'to keyed (rounds)':>21}")
     for row in streams:
-        to_mtls = row["ratio_to_raw_mtls"]
-        spread = f"{to_mtls['median']:.2f} ({to_mtls['min']:.2f}-{to_mtls['max']:.2f})"
-        print(f"{'':<22} {row['path']:<16} {row['actions_per_s']:>9.0f} {row['ratio']:>6.2f} {spread:>21}")
+        spreads = [f"{r['median']:.2f} ({r['min']:.2f}-{r['max']:.2f})"
+                   for r in (row["ratio_to_raw_mtls"], row["ratio_to_raw_keyed"])]
+        print(f"{'':<22} {row['path']:<16} {row['actions_per_s']:>9.0f} {row['ratio']:>6.2f} {spreads[0]:>21}"
+              f" {spreads[1]:>21}")
     print(f"\nlocal ban check of a cached subject ({local['calls']} calls)")
     for name in ("dict.get (baseline)", "bans.cached()", "await is_banned()"):
         print(f"  {name:<22} p50 {local[name]['p50_us']:6.2f} µs   p99 {local[name]['p99_us']:6.2f} µs")
