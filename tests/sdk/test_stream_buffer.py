@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import grpc
 import pytest
 
 from banhammer.common.v1 import common_pb2
@@ -76,3 +77,37 @@ async def test_a_full_buffer_holds_the_producer_back_and_close_reports_the_rest(
     report = await stream.close(0.1)
     assert (report.accepted, report.unacknowledged) == (0, queued)
     assert all(a.event_id for a in actions[:queued])  # assigned before queueing
+
+
+class Refused(grpc.RpcError):
+    def code(self) -> grpc.StatusCode:
+        return grpc.StatusCode.PERMISSION_DENIED
+
+    def details(self) -> str:
+        return "not a game server"
+
+
+class RefusingLoopback(Loopback):
+    """Takes writes, never acknowledges, and fails the stream for good once told to."""
+
+    def __init__(self) -> None:
+        super().__init__(ack=False)
+        self.refuse = asyncio.Event()
+
+    async def __anext__(self):
+        await self.refuse.wait()
+        raise Refused()
+
+
+async def test_a_producer_waiting_for_room_hears_when_the_stream_fails_for_good():
+    call = RefusingLoopback()
+    stream = ActionStream(call, lambda: (), producer_id="t", batch_size=4, linger=1, buffer=6, max_in_flight=1)
+    stream.start()
+    waiting = asyncio.create_task(stream.send_many(_actions(30)))
+    await asyncio.sleep(0.1)
+    assert not waiting.done()  # held back by the full buffer
+    call.refuse.set()
+    with pytest.raises(grpc.RpcError):
+        await asyncio.wait_for(waiting, 2)
+    report = await stream.close(0.1)
+    assert report.errors == ["PERMISSION_DENIED: not a game server"]
