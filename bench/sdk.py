@@ -20,6 +20,14 @@ tables and writes bench/results/sdk.json.
    service), the time until each client's cache answers banned, beside the Ban RPC's own latency.
 5. StreamActions (an ingest process on its own PostgreSQL): the raw stub through the gateway with
    auth off, a token and mTLS, and the SDK's action stream over mTLS; actions/s until all acked.
+   Also the raw stub on mTLS with a producer key ("mTLS, keyed"): the SDK's batches carry one,
+   so ingest digests each and records its key; the unkeyed raw stub skips that server work.
+   Four rounds of 25,000 actions per path in alternating order (was two of 50,000: too few
+   rounds for a ratio on a shared machine); the ratio is the median round's. The SDK runs
+   twice: ``send()`` per action (as before) and ``send_many()`` of the whole list (the raw path,
+   too, hands gRPC the whole list at once). Then the Python each costs per action with no gRPC
+   and no server (CPU time, best of five): the SDK into a loopback call that acks every batch,
+   beside the raw path's batch slicing.
 6. With --callgrind: Envoy's instructions per IsBanned call on auth off, the TLS floor and mTLS,
    counted by callgrind (deterministic, unlike CPU time on a shared machine).
 """
@@ -44,7 +52,7 @@ import yaml
 from banhammer.common.v1 import common_pb2
 from banhammer.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from banhammer.session.v1 import ban_pb2, ban_pb2_grpc
-from banhammer_client import Client
+from banhammer_client import ActionStream, Client
 from bench.ingest import start_ingest, start_postgres
 from bench.session import _drive, _percentile, _seed, _start_redis, _start_service
 from deploy.envoy import mtls, render
@@ -221,6 +229,8 @@ async def _envoy_instructions(workdir: Path, service_addr: str, ingest_addr: str
 
 
 BATCH = 500
+KEYED = "mTLS, keyed"  # the raw stub with a producer key on mTLS: the SDK's server-side work
+SDK_STREAMS = {"SDK over mTLS": False, "SDK send_many": True}  # label: send_many() instead of send()
 
 
 def _actions(prefix: str, n: int) -> list[common_pb2.PlayerAction]:
@@ -228,9 +238,13 @@ def _actions(prefix: str, n: int) -> list[common_pb2.PlayerAction]:
                                     event_id=f"{prefix}-e{i}") for i in range(n)]
 
 
-async def _raw_stream(channel: grpc.aio.Channel, md: tuple, actions: list[common_pb2.PlayerAction]) -> None:
-    """The raw stub as a careful caller uses it: one stream, batches of 500, every ack awaited."""
-    batches = [ingest_pb2.StreamActionsRequest(sequence=i + 1, actions=actions[at:at + BATCH])
+async def _raw_stream(channel: grpc.aio.Channel, md: tuple, actions: list[common_pb2.PlayerAction],
+                      producer: str = "") -> None:
+    """The raw stub as a careful caller uses it: one stream, batches of 500, every ack awaited.
+    With ``producer``, batches carry a producer key as the SDK's do (ingest then digests each
+    batch and records its key: the same server work as the SDK's stream)."""
+    key = ingest_pb2.ProducerKey(producer_id=producer, epoch=time.time_ns()) if producer else None
+    batches = [ingest_pb2.StreamActionsRequest(sequence=i + 1, actions=actions[at:at + BATCH], producer=key)
                for i, at in enumerate(range(0, len(actions), BATCH))]
     acked = 0
     async for ack in ingest_pb2_grpc.IngestServiceStub(channel).StreamActions(iter(batches), metadata=md):
@@ -241,33 +255,99 @@ async def _raw_stream(channel: grpc.aio.Channel, md: tuple, actions: list[common
             return
 
 
-async def _sdk_stream(client: Client, actions: list[common_pb2.PlayerAction], producer: str) -> None:
+async def _sdk_stream(client: Client, actions: list[common_pb2.PlayerAction], producer: str, many: bool) -> None:
     stream = client.action_stream(producer_id=producer, batch_size=BATCH, buffer=len(actions) + 1)
-    for a in actions:
-        await stream.send(a)
+    if many:
+        await stream.send_many(actions)
+    else:
+        for a in actions:
+            await stream.send(a)
     report = await stream.close(120)
     if report.unacknowledged or report.rejected:
         raise RuntimeError(f"SDK stream left {report}")
 
 
-async def _streams(channels: dict[str, tuple[grpc.aio.Channel, tuple]], client: Client, n: int) -> list[dict]:
-    """actions/s until acknowledged: the raw stub on each path, then the SDK over mTLS; two rounds
-    in opposite order, each run with fresh event ids (nothing is a duplicate)."""
-    runs: dict[str, list[float]] = {label: [] for label in [*channels, "SDK over mTLS"]}
+class _LoopbackCall:
+    """A StreamActions call that acknowledges every batch at once: the SDK without gRPC or a server."""
+
+    def __init__(self) -> None:
+        self._acks: asyncio.Queue = asyncio.Queue()
+
+    async def write(self, batch: ingest_pb2.StreamActionsRequest) -> None:
+        self._acks.put_nowait(ingest_pb2.StreamActionsResponse(sequence=batch.sequence,
+                                                               accepted_count=len(batch.actions)))
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self) -> ingest_pb2.StreamActionsResponse:
+        return await self._acks.get()
+
+    def cancel(self) -> None:
+        pass
+
+    def done(self) -> bool:
+        return False
+
+
+class _LoopbackStub:
+    def StreamActions(self, metadata=()) -> _LoopbackCall:  # noqa: N802 - the stub's method name
+        return _LoopbackCall()
+
+
+async def _sdk_cost(n: int, repeats: int = 5) -> dict:
+    """µs of Python per action with no gRPC and no server: the SDK (``send`` per action, and
+    ``send_many`` of the list, each until every batch is acknowledged by a loopback call) beside
+    what the raw path does in Python (batches sliced from the list). Best of ``repeats``: CPU
+    time, so another process on the machine inflates it far less than the rates above."""
+    best = {"raw: batches from the list": float("inf"), "SDK send()": float("inf"), "SDK send_many()": float("inf")}
+    for _ in range(repeats):
+        for label in best:
+            actions = _actions(f"cost-{time.time_ns()}", n)
+            t0 = time.process_time()
+            if label.startswith("raw"):
+                [ingest_pb2.StreamActionsRequest(sequence=i + 1, actions=actions[at:at + BATCH])
+                 for i, at in enumerate(range(0, n, BATCH))]
+            else:
+                stream = ActionStream(_LoopbackStub(), lambda: (), producer_id="cost", batch_size=BATCH, buffer=n + 1)
+                stream.start()
+                if label == "SDK send()":
+                    for a in actions:
+                        await stream.send(a)
+                else:
+                    await stream.send_many(actions)
+                report = await stream.close(60)
+                assert report.accepted == n, report
+            best[label] = min(best[label], (time.process_time() - t0) / n * 1e6)
+    return {"actions": n, "us_per_action": best}
+
+
+async def _streams(channels: dict[str, tuple[grpc.aio.Channel, tuple]], client: Client, n: int,
+                   rounds: int = 4) -> list[dict]:
+    """actions/s until acknowledged: the raw stub on each path, then the SDK over mTLS; ``rounds``
+    rounds of ``n`` actions in alternating order, each run with fresh event ids (nothing is a
+    duplicate). Ratios are the median of the per-round ratios (the lowest and highest beside)."""
+    runs: dict[str, list[float]] = {label: [] for label in [*channels, KEYED, *SDK_STREAMS]}
     await _raw_stream(*channels["auth off"], _actions(f"warm-{time.time_ns()}", BATCH * 4))  # warm-up
-    for order in (list(runs), list(reversed(runs))):
-        for label in order:
+    for i in range(rounds):
+        for label in (list(runs) if i % 2 == 0 else list(reversed(runs))):
             actions = _actions(f"{label[:4]}-{time.time_ns()}", n)
             t0 = time.perf_counter()
-            if label == "SDK over mTLS":
-                await _sdk_stream(client, actions, f"bench/{time.time_ns()}")
+            if label in SDK_STREAMS:
+                await _sdk_stream(client, actions, f"bench/{time.time_ns()}", SDK_STREAMS[label])
+            elif label == KEYED:
+                await _raw_stream(*channels["mTLS"], actions, f"bench/{time.time_ns()}")
             else:
                 await _raw_stream(*channels[label], actions)
             runs[label].append(n / (time.perf_counter() - t0))
-    base = sum(runs["auth off"]) / 2
-    mtls = sum(runs["mTLS"]) / 2
-    return [{"rpc": "StreamActions", "path": label, "actions_per_s": sum(r) / 2, "ratio": sum(r) / 2 / base,
-             "ratio_to_raw_mtls": sum(r) / 2 / mtls} for label, r in runs.items()]
+
+    def ratios(r: list[float], base: list[float]) -> dict:
+        per_round = [x / b for x, b in zip(r, base)]
+        return {"median": _median(per_round), "min": min(per_round), "max": max(per_round)}
+    return [{"rpc": "StreamActions", "path": label, "actions_per_s": sum(r) / len(r),
+             "ratio": ratios(r, runs["auth off"])["median"], "ratio_to_raw_mtls": ratios(r, runs["mTLS"]),
+             "ratio_to_raw_keyed": ratios(r, runs[KEYED])}
+            for label, r in runs.items()]
 
 
 async def _local_checks(client: Client, subjects: list[str], n: int) -> dict:
@@ -341,10 +421,13 @@ def _print(paths: list[dict], sdk: list[dict], local: dict, prop: dict, streams:
         print(f"{row['rpc']:<22} {row['path']:<16} {row['calls_per_s']:>9.0f} {row['p50_ms']:>8.2f} "
               f"{row['p99_ms']:>8.2f} {spread:>17}   {cpu['client']:>19.0f} {cpu.get('envoy', 0):>6.0f}"
               f" {cpu.get('service', 0):>8.0f}")
-    print(f"\n{'StreamActions':<22} {'path':<16} {'actions/s':>9} {'ratio':>6} {'to raw mTLS':>12}")
+    print(f"\n{'StreamActions':<22} {'path':<16} {'actions/s':>9} {'ratio':>6} {'to raw mTLS (rounds)':>21}"
+          f" {'to keyed (rounds)':>21}")
     for row in streams:
-        print(f"{'':<22} {row['path']:<16} {row['actions_per_s']:>9.0f} {row['ratio']:>6.2f} "
-              f"{row['ratio_to_raw_mtls']:>12.2f}")
+        spreads = [f"{r['median']:.2f} ({r['min']:.2f}-{r['max']:.2f})"
+                   for r in (row["ratio_to_raw_mtls"], row["ratio_to_raw_keyed"])]
+        print(f"{'':<22} {row['path']:<16} {row['actions_per_s']:>9.0f} {row['ratio']:>6.2f} {spreads[0]:>21}"
+              f" {spreads[1]:>21}")
     print(f"\nlocal ban check of a cached subject ({local['calls']} calls)")
     for name in ("dict.get (baseline)", "bans.cached()", "await is_banned()"):
         print(f"  {name:<22} p50 {local[name]['p50_us']:6.2f} µs   p99 {local[name]['p99_us']:6.2f} µs")
@@ -394,7 +477,7 @@ async def _main(args: argparse.Namespace) -> int:
             await channels.pop(TLS_FLOOR)[0].close()
             async with await Client.connect(f"127.0.0.1:{mtls_port}", ca=files["ca"], cert=files["cert"],
                                             key=files["key"], server_name="localhost", watch_bans=False) as client:
-                streams = await _streams(channels, client, 10_000 if args.quick else 50_000)
+                streams = await _streams(channels, client, 5_000 if args.quick else 25_000)
             for channel, _ in channels.values():
                 await channel.close()
             if args.callgrind:
@@ -407,7 +490,11 @@ async def _main(args: argparse.Namespace) -> int:
         finally:
             for p in reversed(procs):
                 p.stop()
+    cost = await _sdk_cost(20_000 if args.quick else 100_000)  # the bench's processes stopped: less noise
     _print(paths, sdk, local, prop, streams)
+    print(f"\nPython per action, no gRPC and no server ({cost['actions']:,} actions, CPU time, best of 5)")
+    for label, us in cost["us_per_action"].items():
+        print(f"  {label:<28} {us:6.2f} µs")
     if instructions:
         base = instructions["auth off"]
         print("\nEnvoy instructions per IsBanned call (callgrind, 2,000 calls each)")
@@ -417,7 +504,7 @@ async def _main(args: argparse.Namespace) -> int:
     RESULTS.write_text(json.dumps({"quick": args.quick, "seconds": seconds, "cpus": os.cpu_count(),
                                    "concurrency": args.concurrency, "gateway": paths, "sdk_vs_stub": sdk,
                                    "local_check": local, "propagation": prop,
-                                   "stream_actions": streams, "envoy_instructions_per_call": instructions},
+                                   "stream_actions": streams, "stream_python_cost": cost, "envoy_instructions_per_call": instructions},
                                   indent=2))
     print(f"\nwrote {RESULTS.relative_to(REPO)}")
     return 0

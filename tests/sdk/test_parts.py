@@ -27,8 +27,10 @@ def test_sync_client_checks_bans_and_streams_actions(suite, gateway, gateway_tok
         assert client.is_banned(player) is True
         assert client.client.bans.cached(player) is True  # the next check never leaves the process
         assert client.check_bans([player, f"{player}-other"])[f"{player}-other"].banned is False
-        for i in range(10):
+        for i in range(5):
             client.send_action(common_pb2.PlayerAction(player_id=player, action_type="move", value=float(i)))
+        client.send_actions(common_pb2.PlayerAction(player_id=player, action_type="move", value=float(i))
+                            for i in range(5, 10))
         report = client.flush(30)
         assert (report.accepted, report.unacknowledged) == (10, 0)
     finally:

@@ -27,8 +27,9 @@ async def main(args: argparse.Namespace) -> int:
         admitted = [p for p in players if not banned[p].active(0)]
         print(f"admitted {len(admitted)} of {len(players)} players")
         stream = client.action_stream(producer_id=args.producer)
-        for player in admitted:
-            await stream.send(common_pb2.PlayerAction(player_id=player, action_type="login", value=1.0))
+        # A tick's actions in one call (send() takes one at a time).
+        await stream.send_many([common_pb2.PlayerAction(player_id=player, action_type="login", value=1.0)
+                                for player in admitted])
         report = await stream.flush(timeout=10)
         print(f"actions stored: {report.accepted}, unacknowledged: {report.unacknowledged}")
         print(f"player-0 banned (local answer): {await client.is_banned('player-0')}")

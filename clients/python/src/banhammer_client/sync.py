@@ -55,6 +55,16 @@ class SyncClient:
             await self._stream.send(action)
         self._run(send())
 
+    def send_actions(self, actions: Iterable[common_pb2.PlayerAction], **stream_options) -> None:
+        """Queue a tick's worth of actions in order: one crossing to the client's loop, not one each."""
+        actions = list(actions)
+
+        async def send() -> None:
+            if self._stream is None:
+                self._stream = self.client.action_stream(**stream_options)
+            await self._stream.send_many(actions)
+        self._run(send())
+
     def flush(self, timeout: float = 5.0) -> Report:
         if self._stream is None:
             return Report()
