@@ -16,7 +16,6 @@ Prints bytes per action for each, and writes ``bench/results/compression.json``.
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 import tempfile
 import time
@@ -25,13 +24,13 @@ from pathlib import Path
 
 import asyncpg
 
-from bench.ingest import REPO, start_postgres
+from bench import results
+from bench.ingest import start_postgres
 from services.ingest.store import partitions
 from services.ingest.store.migrate import migrate
 from services.runtime import cli
 from tests.timescale.pglite import Connection, Server, unavailable
 
-RESULTS = REPO / "bench" / "results" / "compression.json"
 DAYS = 7
 
 # Deterministic rows: player i with weight ~1/(i+1) (a few heavy players, a long tail), times over
@@ -125,9 +124,7 @@ def main() -> int:
         raise cli.UsageError(f"TimescaleDB (PGlite) unavailable: {reason}")
     out = asyncio.run(run(args.actions, args.per_player))
     print(table(out))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(out, indent=2) + "\n")
-    print(f"wrote {RESULTS.relative_to(REPO)}")
+    results.save("compression", out)
     return 0
 
 

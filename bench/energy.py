@@ -13,7 +13,6 @@ bench/results/energy.json.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import platform
 import random
@@ -25,6 +24,7 @@ from pathlib import Path
 import grpc
 
 from banhammer.energy.v1 import building_pb2, building_pb2_grpc, dashboard_pb2, dashboard_pb2_grpc, sensor_pb2
+from bench import results as saved
 from bench.ingest import start_postgres
 from services.runtime import cli
 from services.energy.influx.client import InfluxClient
@@ -37,7 +37,6 @@ from tests.harness.processes import ManagedProcess, free_port, wait_until
 from tests.harness.stores import InfluxServer
 
 REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "bench" / "results" / "energy.json"
 BATCH = 5000
 INFLUX_DB = "energy_bench"
 TYPES = ("power", "temperature", "humidity", "illuminance")
@@ -290,9 +289,7 @@ def main() -> None:
     d = results["dashboard"]
     print(f"GetDashboard: {d['calls']} calls, p50 {d['p50_ms']:.1f} ms, p99 {d['p99_ms']:.1f} ms, "
           f"max {d['max_ms']:.1f} ms (target p99 < 50 ms)")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2))
-    print(f"wrote {RESULTS.relative_to(REPO)}")
+    saved.save("energy", results)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ import grpc
 
 from banhammer.common.v1 import common_pb2
 from banhammer.ingest.v1 import ingest_pb2, ingest_pb2_grpc
+from bench import results
 from services.runtime import cli
 from services.ingest.store import run_migrations
 
@@ -37,7 +38,6 @@ from . import write_costs
 from tests.harness.processes import ManagedProcess, free_port, wait_until
 
 REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "bench" / "results" / "ingest.json"
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 TYPES = ("kill", "loot", "move", "reward_collection")
 
@@ -661,9 +661,7 @@ def main() -> int:
     args = parser.parse_args()
     out = asyncio.run(run(args))
     print(table(out))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(out, indent=2) + "\n")
-    print(f"wrote {RESULTS.relative_to(REPO)}")
+    results.save("ingest", out)
     return 0
 
 

@@ -11,7 +11,6 @@ median round is reported. Prints a table and writes bench/results/metrics.json.
 from __future__ import annotations
 
 import asyncio
-import json
 import statistics
 import sys
 import time
@@ -21,13 +20,13 @@ import grpc
 from google.protobuf import wrappers_pb2
 from prometheus_client import REGISTRY, generate_latest
 
+from bench import results
 from services.runtime import cli
 from services.runtime.interceptors import ErrorInterceptor
 from services.runtime.metrics import MetricsInterceptor
 from tests.runtime.echo_service import SERVICE, EchoConfig, EchoService
 
 REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "bench" / "results" / "metrics.json"
 VARIANTS = {"errors only (baseline)": lambda: [ErrorInterceptor()],
             "metrics + errors": lambda: [MetricsInterceptor(), ErrorInterceptor()]}
 
@@ -100,9 +99,7 @@ def main() -> int:
               f"{r['cpu_us_per_call']:>12.0f} {r['p50_ms']:>7.2f} {r['p99_ms']:>7.2f}")
     s = result["scrape"]
     print(f"one scrape of this process: {s['series']} series, {s['bytes']} bytes, {s['ms']:.2f} ms to render")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {RESULTS.relative_to(REPO)}")
+    results.save("metrics", result)
     return 0
 
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import platform
 import pwd
@@ -44,6 +43,7 @@ import grpc
 from banhammer.common.v1 import common_pb2
 from banhammer.query.v1 import query_pb2 as pb
 from banhammer.query.v1 import query_pb2_grpc
+from bench import results as saved
 from services.runtime import cli
 from services.ingest.store import fold, partitions
 from services.ingest.store.migrate import migrate
@@ -53,7 +53,6 @@ from tests.harness.health import check_health
 from tests.harness.processes import ManagedProcess, free_port, wait_until
 
 REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "bench" / "results" / "query.json"
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 TYPES = ("kill", "loot", "move", "trade", "reward_collection")
 RULES = (("reward_rate", 3), ("impossible_value", 4), ("trade_burst", 2), ("login_spam", 1), ("speed", 3))
@@ -388,9 +387,7 @@ def main() -> None:
     parser.add_argument("--no-time-index", action="store_true", help="keep ingest's schema exactly (no index on time)")
     results = asyncio.run(run(parser.parse_args()))
     report(results)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2, default=str))
-    print(f"\nwrote {RESULTS.relative_to(REPO)}")
+    saved.save("query", results)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import platform
 import random
@@ -40,6 +39,7 @@ from google.protobuf import duration_pb2
 
 from banhammer.query.v1 import query_pb2 as pb
 from banhammer.query.v1 import query_pb2_grpc
+from bench import results as saved
 from bench.query import BAN_SOME, READ_ONLY_ROLE, RULES, TYPES, start_postgres, start_query, time_calls, time_raw
 from services.ingest.store import fold, partitions
 from services.ingest.store.migrate import migrate
@@ -50,7 +50,6 @@ from tests.harness.health import check_health
 from tests.harness.processes import ManagedProcess, wait_until
 
 REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "bench" / "results" / "scale.json"
 SERVICE = "banhammer.query.v1.QueryService"
 FULL = {"actions": 100_000_000, "players": 10_000_000, "active_last_hour": 1_000_000, "days": 7}
 LAST_HOUR_SHARE = 0.03
@@ -281,9 +280,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=200, help="calls per question")
     results = asyncio.run(run(parser.parse_args()))
     report(results)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2, default=str))
-    print(f"\nwrote {RESULTS.relative_to(REPO)}")
+    saved.save("scale", results)
 
 
 if __name__ == "__main__":

@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import copy
-import json
 import os
 import random
 import subprocess
@@ -53,6 +52,7 @@ from banhammer.common.v1 import common_pb2
 from banhammer.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from banhammer.session.v1 import ban_pb2, ban_pb2_grpc
 from banhammer_client import ActionStream, Client
+from bench import results
 from bench.ingest import start_ingest, start_postgres
 from bench.session import _drive, _percentile, _seed, _start_redis, _start_service
 from deploy.envoy import mtls, render
@@ -63,7 +63,6 @@ from tests.harness.paths import TARGETS, load_script
 from tests.harness.processes import ManagedProcess, free_port, wait_until
 
 REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "bench" / "results" / "sdk.json"
 certs = load_script("deploy/tls/certs.py", "banhammer_tls_certs")
 
 
@@ -500,13 +499,10 @@ async def _main(args: argparse.Namespace) -> int:
         print("\nEnvoy instructions per IsBanned call (callgrind, 2,000 calls each)")
         for label, count in instructions.items():
             print(f"  {label:<18} {count:>9,.0f}   {count / base:5.3f} of auth off   +{count - base:>7,.0f}")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"quick": args.quick, "seconds": seconds, "cpus": os.cpu_count(),
-                                   "concurrency": args.concurrency, "gateway": paths, "sdk_vs_stub": sdk,
-                                   "local_check": local, "propagation": prop,
-                                   "stream_actions": streams, "stream_python_cost": cost, "envoy_instructions_per_call": instructions},
-                                  indent=2))
-    print(f"\nwrote {RESULTS.relative_to(REPO)}")
+    results.save("sdk", {"quick": args.quick, "seconds": seconds, "cpus": os.cpu_count(),
+                         "concurrency": args.concurrency, "gateway": paths, "sdk_vs_stub": sdk,
+                         "local_check": local, "propagation": prop, "stream_actions": streams,
+                         "stream_python_cost": cost, "envoy_instructions_per_call": instructions})
     return 0
 
 

@@ -34,13 +34,13 @@ from envoy_api import ext_authz_pb2_grpc as authz_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from banhammer.session.v1 import ban_pb2, ban_pb2_grpc, session_pb2, session_pb2_grpc
+from bench import results
 from services.runtime import cli
 from services.session import tokens
 from services.session.store import keys, scripts
 from tests.harness.processes import ManagedProcess, free_port, wait_until
 
 REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "bench" / "results" / "session.json"
 
 
 def _percentile(values: list[float], p: float) -> float:
@@ -277,10 +277,7 @@ async def _main(args: argparse.Namespace) -> int:
             for p in reversed(procs):
                 p.stop()
     _print(rows)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"quick": args.quick, "seconds": seconds, "cpus": os.cpu_count(), "rows": rows},
-                                  indent=2))
-    print(f"\nwrote {RESULTS.relative_to(REPO)}")
+    results.save("session", {"quick": args.quick, "seconds": seconds, "cpus": os.cpu_count(), "rows": rows})
     return 0
 
 
