@@ -251,7 +251,8 @@ async def queues(conn: asyncpg.Connection) -> list[Queue]:
 
 
 async def expire(conn: asyncpg.Connection, retention_days: int) -> None:
-    """Delete aggregate buckets older than the retention period (like the raw rows)."""
+    """Delete aggregate buckets older than the retention period (like the raw rows); player hours
+    that old move into their players' summaries instead (EXPIRE_HOURS)."""
     present = await conn.fetch("SELECT t FROM unnest($1::text[]) AS t WHERE to_regclass(t) IS NOT NULL",
                                list(BUCKETED))
     for r in present:
